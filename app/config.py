@@ -1,0 +1,31 @@
+"""Settings, read from the environment in exactly one place."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{REPO_ROOT / '.data' / 'shelter.sqlite'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    #: Any SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` or
+    #: ``postgresql+asyncpg://user@host:port/db``.
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Base URL of the (external) payment provider the shelter charges adoption fees with.
+    payment_gateway_url: str = "https://payments.example.com"
+    payment_api_key: str = "test-key"
+    payment_timeout_seconds: float = 5.0
+    #: The reservation-expiry scheduler only runs where this is switched on.
+    scheduler_enabled: bool = False
+    #: Reservations that stay unpaid longer than this are expired by the scheduled job.
+    reservation_ttl_hours: int = 48
+    mail_sender: str = "adoptions@paws-and-whiskers.example"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

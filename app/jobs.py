@@ -1,0 +1,52 @@
+"""The scheduled job: expire reservations whose fee was not paid in time.
+
+The work is a plain async function of (session, now) so tests call it directly with any
+``now``; the scheduler only decides *when* it runs (``EXPIRY_TRIGGER``) and is started by
+the lifespan only where ``SCHEDULER_ENABLED`` is true.
+"""
+
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import SessionLocal
+from app.models import Adoption, AdoptionStatus, AnimalStatus, utcnow
+
+#: Every hour, on the hour, in UTC.
+EXPIRY_TRIGGER = CronTrigger(minute=0, timezone="UTC")
+
+
+async def expire_unpaid_reservations(session: AsyncSession, *, now: datetime, ttl: timedelta) -> list[int]:
+    """Expire reservations older than ``ttl`` at ``now``; their animals become available again.
+
+    Returns the ids of the expired adoptions. The caller commits.
+    """
+    stale = await session.scalars(
+        select(Adoption).where(Adoption.status == AdoptionStatus.RESERVED, Adoption.reserved_at <= now - ttl)
+    )
+    expired = []
+    for adoption in stale:
+        adoption.status = AdoptionStatus.EXPIRED
+        adoption.animal.status = AnimalStatus.AVAILABLE
+        expired.append(adoption.id)
+    return expired
+
+
+async def run_expiry_job() -> list[int]:
+    """What the scheduler calls: its own session, the real clock, one commit."""
+    async with SessionLocal() as session:
+        expired = await expire_unpaid_reservations(
+            session, now=utcnow(), ttl=timedelta(hours=get_settings().reservation_ttl_hours)
+        )
+        await session.commit()
+    return expired
+
+
+def build_scheduler() -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(run_expiry_job, EXPIRY_TRIGGER, id="expire-unpaid-reservations", replace_existing=True)
+    return scheduler

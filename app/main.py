@@ -1,0 +1,50 @@
+"""The FastAPI application. Serve it with ``python -m app`` (docs at /docs)."""
+
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from app.config import get_settings
+from app.jobs import build_scheduler
+from app.routes import adopters, adoptions, animals
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    app.state.http_client = httpx.AsyncClient(timeout=settings.payment_timeout_seconds)
+    app.state.scheduler = None
+    if settings.scheduler_enabled:
+        app.state.scheduler = build_scheduler()
+        app.state.scheduler.start()
+    try:
+        yield
+    finally:
+        if app.state.scheduler is not None:
+            app.state.scheduler.shutdown(wait=False)
+        await app.state.http_client.aclose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Paws & Whiskers animal shelter",
+        description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
+        lifespan=lifespan,
+    )
+    app.include_router(animals.router)
+    app.include_router(adopters.router)
+    app.include_router(adoptions.router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> JSONResponse:
+        """503 until the lifespan has run (a test client that skips the lifespan sees that)."""
+        if not hasattr(app.state, "http_client"):
+            return JSONResponse({"status": "lifespan not started"}, status_code=503)
+        return JSONResponse({"status": "ok", "scheduler": app.state.scheduler is not None})
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,91 @@
+"""Reserve an animal (e-mail in the background), then pay the fee through the gateway."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import get_session
+from app.models import Adopter, Adoption, AdoptionStatus, Animal, AnimalStatus, utcnow
+from app.schemas import FEES_CENTS, AdoptionIn, AdoptionOut
+from app.services.notifications import Notifier, get_notifier
+from app.services.payments import PaymentDeclined, PaymentGateway, PaymentGatewayError, get_payment_gateway
+
+router = APIRouter(prefix="/adoptions", tags=["adoptions"])
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def _get_adoption(session: AsyncSession, adoption_id: int) -> Adoption:
+    adoption = await session.get(Adoption, adoption_id)
+    if adoption is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No adoption with id {adoption_id}.")
+    return adoption
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AdoptionOut)
+async def reserve(
+    body: AdoptionIn,
+    session: Session,
+    background: BackgroundTasks,
+    notifier: Annotated[Notifier, Depends(get_notifier)],
+) -> Adoption:
+    animal = await session.get(Animal, body.animal_id)
+    if animal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No animal with id {body.animal_id}.")
+    adopter = await session.get(Adopter, body.adopter_id)
+    if adopter is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No adopter with id {body.adopter_id}.")
+    if animal.status != AnimalStatus.AVAILABLE:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{animal.name} is not available (status: {animal.status}).")
+
+    animal.status = AnimalStatus.RESERVED
+    adoption = Adoption(animal=animal, adopter=adopter, fee_cents=FEES_CENTS[animal.species])
+    session.add(adoption)
+    await session.commit()
+
+    fee = adoption.fee_cents / 100
+    background.add_task(
+        notifier.send,
+        adopter.email,
+        f"{animal.name} is reserved for you",
+        f"Please pay the adoption fee of EUR {fee:.2f} within {get_settings().reservation_ttl_hours} hours.",
+    )
+    return adoption
+
+
+@router.get("/{adoption_id}", response_model=AdoptionOut)
+async def get_adoption(adoption_id: int, session: Session) -> Adoption:
+    return await _get_adoption(session, adoption_id)
+
+
+@router.post("/{adoption_id}/pay", response_model=AdoptionOut)
+async def pay(
+    adoption_id: int,
+    session: Session,
+    background: BackgroundTasks,
+    gateway: Annotated[PaymentGateway, Depends(get_payment_gateway)],
+    notifier: Annotated[Notifier, Depends(get_notifier)],
+) -> Adoption:
+    adoption = await _get_adoption(session, adoption_id)
+    if adoption.status != AdoptionStatus.RESERVED:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"Adoption {adoption_id} is {adoption.status}, not payable.")
+    try:
+        charge = await gateway.charge(amount_cents=adoption.fee_cents, reference=f"adoption-{adoption.id}")
+    except PaymentDeclined as exc:
+        raise HTTPException(status.HTTP_402_PAYMENT_REQUIRED, f"Payment declined: {exc}.")
+    except PaymentGatewayError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Payment failed, please retry later ({exc}).")
+
+    adoption.status = AdoptionStatus.PAID
+    adoption.paid_at = utcnow()
+    adoption.payment_id = charge.id
+    adoption.animal.status = AnimalStatus.ADOPTED
+    await session.commit()
+    background.add_task(
+        notifier.send,
+        adoption.adopter.email,
+        f"Welcome home, {adoption.animal.name}!",
+        f"We received EUR {charge.amount_cents / 100:.2f} (payment {charge.id}).",
+    )
+    return adoption

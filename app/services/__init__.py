@@ -1,0 +1,1 @@
+"""Things outside the database: the payment provider and the mail sender."""

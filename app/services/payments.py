@@ -1,0 +1,56 @@
+"""The payment gateway: an external HTTP API reached with httpx.
+
+Routes never build the HTTP client themselves: the lifespan creates one
+``httpx.AsyncClient`` for the whole app and ``get_payment_gateway`` hands it out, so tests
+can replace the gateway (dependency override) or the network (respx, at the transport).
+"""
+
+from dataclasses import dataclass
+
+import httpx
+from fastapi import Request
+
+from app.config import get_settings
+
+
+class PaymentDeclined(Exception):
+    """The provider refused the charge (HTTP 402 from the provider)."""
+
+
+class PaymentGatewayError(Exception):
+    """The provider could not be reached or answered something unexpected."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    amount_cents: int
+
+
+class PaymentGateway:
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str):
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+
+    async def charge(self, *, amount_cents: int, reference: str) -> Charge:
+        try:
+            response = await self._client.post(
+                f"{self._base_url}/v1/charges",
+                json={"amount": amount_cents, "currency": "EUR", "reference": reference},
+                headers={"Authorization": f"Bearer {self._api_key}", "Idempotency-Key": reference},
+            )
+        except httpx.HTTPError as exc:
+            raise PaymentGatewayError(f"payment provider unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code == 402:
+            raise PaymentDeclined(response.json().get("reason", "declined"))
+        if response.status_code != 201:
+            raise PaymentGatewayError(f"payment provider answered HTTP {response.status_code}")
+        body = response.json()
+        return Charge(id=body["id"], amount_cents=body["amount"])
+
+
+def get_payment_gateway(request: Request) -> PaymentGateway:
+    """FastAPI dependency. Needs the client the lifespan put on ``app.state``."""
+    settings = get_settings()
+    return PaymentGateway(request.app.state.http_client, settings.payment_gateway_url, settings.payment_api_key)

@@ -1,0 +1,104 @@
+"""Fixtures for the reference suite: one test database per process, rollback isolation per test.
+
+The database comes from ``DATABASE_URL`` (see ``course.database``): unset means SQLite.
+Each process (each pytest-xdist worker) gets its own database ``<name>_test_<worker>``; the
+schema is recreated once per run; every test then runs inside a rolled-back transaction.
+"""
+
+import asyncio
+import os
+
+import pytest
+
+from course.database import DatabaseUnavailable, describe, prepare, test_database_url
+
+# The app reads its settings at import time: point its own engine at this process's test
+# database before anything imports `app`, so even a test that bypasses the override
+# (the negative controls) can never write to the dev database.
+TEST_DATABASE_URL = test_database_url()
+os.environ["DATABASE_URL"] = TEST_DATABASE_URL
+
+import respx  # noqa: E402
+from asgi_lifespan import LifespanManager  # noqa: E402
+from httpx import ASGITransport, AsyncClient  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from app.config import get_settings  # noqa: E402
+from app.db import get_session  # noqa: E402
+from app.main import app as shelter_app  # noqa: E402
+from app.models import Base  # noqa: E402
+from app.services.notifications import get_notifier  # noqa: E402
+from tests.fakes import RecordingNotifier  # noqa: E402
+from tests.isolation import (  # noqa: E402
+    fix_sqlite_savepoints,
+    isolated_async_sessions,
+    override_dependency,
+    session_dependency,
+)
+
+
+def pytest_sessionstart(session):
+    """Stop at once, with instructions, when the selected database is not there."""
+    try:
+        asyncio.run(prepare(TEST_DATABASE_URL))
+    except DatabaseUnavailable as exc:
+        pytest.exit(str(exc), returncode=3)
+
+
+def pytest_report_header(config):
+    return f"database: {describe(TEST_DATABASE_URL)}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url):
+    """The test engine, with a fresh schema, shared by the whole run (one event loop)."""
+    engine = create_async_engine(database_url)
+    fix_sqlite_savepoints(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(engine):
+    """Factory of sessions joined to this test's never-committed transaction."""
+    async with isolated_async_sessions(engine) as factory:
+        yield factory
+
+
+@pytest.fixture
+async def session(sessions):
+    """A session for the test's own reads and writes (it sees what requests committed)."""
+    async with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def notifier():
+    fake = RecordingNotifier()
+    with override_dependency(shelter_app, get_notifier, lambda: fake):
+        yield fake
+
+
+@pytest.fixture
+def payments():
+    """The payment provider, mocked at the HTTP transport: every request must be expected."""
+    with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client(sessions, notifier, payments):
+    """An HTTP client for the app: lifespan run, sessions isolated, mail and payments faked."""
+    with override_dependency(shelter_app, get_session, session_dependency(sessions)):
+        async with LifespanManager(shelter_app) as started:
+            transport = ASGITransport(app=started.app)
+            async with AsyncClient(transport=transport, base_url="http://test") as http:
+                yield http

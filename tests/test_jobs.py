@@ -1,0 +1,101 @@
+"""The expiry job, its trigger and the lifespan-managed scheduler, tested without waiting."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
+from asgi_lifespan import LifespanManager
+
+from app import jobs
+from app.config import get_settings
+from app.main import app as shelter_app
+from app.models import Adopter, Adoption, AdoptionStatus, Animal
+
+TTL = timedelta(hours=48)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+async def _reserve(session, name: str, reserved_at: datetime, status: str = AdoptionStatus.RESERVED) -> Adoption:
+    adopter = Adopter(name=f"{name}'s adopter", email=f"{name.lower()}@example.org")
+    adoption = Adoption(
+        animal=Animal(name=name, species="dog", status="reserved"),
+        adopter=adopter,
+        fee_cents=15000,
+        reserved_at=reserved_at,
+        status=status,
+    )
+    session.add(adoption)
+    await session.flush()
+    return adoption
+
+
+async def test_expires_only_unpaid_reservations_older_than_the_ttl(session):
+    old = await _reserve(session, "Old", NOW - TTL - timedelta(minutes=1))
+    fresh = await _reserve(session, "Fresh", NOW - TTL + timedelta(minutes=1))
+    paid = await _reserve(session, "Paid", NOW - TTL * 2, status=AdoptionStatus.PAID)
+
+    expired = await jobs.expire_unpaid_reservations(session, now=NOW, ttl=TTL)
+
+    assert expired == [old.id]
+    assert (old.status, old.animal.status) == ("expired", "available")
+    assert (fresh.status, paid.status) == ("reserved", "paid")
+
+
+async def test_exactly_at_the_ttl_counts_as_expired(session):
+    edge = await _reserve(session, "Edge", NOW - TTL)
+    assert await jobs.expire_unpaid_reservations(session, now=NOW, ttl=TTL) == [edge.id]
+
+
+async def test_scheduled_entry_point_uses_the_clock_and_commits(sessions, session, monkeypatch):
+    """run_expiry_job opens its own session: give it an isolated one and move the clock."""
+    adoption = await _reserve(session, "Clocky", NOW)
+    await session.commit()  # releases the test's savepoint; still inside the outer transaction
+    monkeypatch.setattr(jobs, "SessionLocal", sessions)
+
+    with time_machine.travel(NOW + timedelta(hours=47), tick=False):
+        assert await jobs.run_expiry_job() == []
+    with time_machine.travel(NOW + timedelta(hours=49), tick=False):
+        assert await jobs.run_expiry_job() == [adoption.id]
+
+    await session.refresh(adoption)
+    assert adoption.status == "expired"
+
+
+def test_trigger_fires_every_hour_on_the_hour():
+    at = datetime(2026, 11, 20, 12, 34, 56, tzinfo=timezone.utc)
+
+    first = jobs.EXPIRY_TRIGGER.get_next_fire_time(None, at)
+    second = jobs.EXPIRY_TRIGGER.get_next_fire_time(first, first + timedelta(seconds=1))
+
+    assert first == datetime(2026, 11, 20, 13, 0, tzinfo=timezone.utc)
+    assert second - first == timedelta(hours=1)
+
+
+@pytest.fixture
+def settings_env(monkeypatch):
+    """Change settings through the environment for one test; the cache is reset both ways."""
+
+    def apply(**values):
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()
+
+
+async def test_scheduler_is_off_unless_enabled():
+    async with LifespanManager(shelter_app):
+        assert shelter_app.state.scheduler is None
+
+
+async def test_lifespan_starts_and_stops_the_scheduler_when_enabled(settings_env):
+    settings_env(SCHEDULER_ENABLED="true")
+
+    async with LifespanManager(shelter_app):
+        scheduler = shelter_app.state.scheduler
+        assert scheduler.running
+        [job] = scheduler.get_jobs()
+        assert (job.id, job.func) == ("expire-unpaid-reservations", jobs.run_expiry_job)
+        assert job.next_run_time.minute == 0 and job.next_run_time > datetime.now(timezone.utc)
+    assert not scheduler.running
