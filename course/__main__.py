@@ -1,0 +1,26 @@
+"""``python -m course build [NN ...] | check | quiz-hash ID CHOICE``."""
+
+import sys
+
+from course import build, quiz
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0 if argv else 2
+    command, args = argv[0], argv[1:]
+    if command == "build":
+        build.build(args or None)
+        return 0
+    if command == "check":
+        return build.check()
+    if command == "quiz-hash" and len(args) == 2:
+        print(quiz.digest(*args))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,102 @@
+"""The one setup every lesson runs first: ``from course.notebook import setup; nb = setup("01")``.
+
+It makes pytest work inside cells the way the reference suite runs (../shared/PITFALLS.md
+18-22): tests run in a thread (ipykernel already runs an event loop), a failing test fails
+the cell, no ANSI colours end up in saved outputs, and the loop scopes come from the
+repository's pyproject.toml like for ``tests/``. Each notebook gets its own database,
+``<name>_test_nbNN``, with a fresh schema. Running it again (or the whole notebook again in
+the same kernel) gives the same result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from dataclasses import dataclass
+
+import ipytest
+
+from course import database
+
+#: The learner's own choice, remembered before setup() points DATABASE_URL at the notebook database.
+_ORIGINAL_URL_VAR = "COURSE_SELECTED_DATABASE_URL"
+
+PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: str
+    database_url: str
+
+    @property
+    def backend(self) -> str:
+        return database.backend(self.database_url)
+
+    def __repr__(self) -> str:  # what the setup cell shows
+        return f"Lesson {self.number} on {database.describe(self.database_url)}"
+
+
+def run_async(coro):
+    """Run a coroutine to completion from a notebook cell (whose thread already has a loop)."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+async def reset_schema(url: str) -> None:
+    """Create the app's tables, empty, in the database at ``url``."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.models import Base
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.run_sync(Base.metadata.create_all)
+    finally:
+        await engine.dispose()
+
+
+def setup(number: str) -> Lesson:
+    """Configure ipytest, select this notebook's database, give it an empty schema."""
+    selected = os.environ.setdefault(_ORIGINAL_URL_VAR, database.selected_url())
+    url = database.sibling_url(selected, f"nb{number}")
+    # `app` reads DATABASE_URL when first imported: point it here before any lesson imports it.
+    os.environ["DATABASE_URL"] = url
+    try:
+        run_async(database.prepare(url))
+    except database.DatabaseUnavailable as exc:
+        raise database.DatabaseUnavailable(f"{exc}\nThen restart the kernel and run this cell again.") from None
+    run_async(reset_schema(url))
+    ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=PYTEST_ARGS, magics=True, rewrite_asserts=True, clean="[Tt]est*")
+    return Lesson(number, url)
+
+
+def run_tests(*tests: str, expect: str = "passed") -> None:
+    """Run the named tests of this notebook (all when none is named), *expecting* an outcome.
+
+    ``expect="failed"`` is how a lesson shows a broken test on purpose: pytest's report is
+    printed in full, and the cell passes only because the tests really failed; any other
+    outcome fails the cell.
+    """
+    codes = {"passed": 0, "failed": 1}
+    if expect not in codes:
+        raise ValueError(f"expect must be 'passed' or 'failed', not {expect!r}")
+    code = int(ipytest.run(*(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
+    if code != codes[expect]:
+        raise AssertionError(f"expected the tests to have {expect}, but pytest exited with code {code}")
+    print(f"As expected, the tests {expect} (pytest exit code {code}).")

@@ -1,0 +1,76 @@
+"""Multiple-choice quizzes whose right answer is not readable in the notebook.
+
+The question and its options are a markdown cell of the lesson. The bank
+(``course/quizzes/<lesson>.toml``) holds, per quiz, a salted SHA-256 of the right option and
+feedback for every option. An answer cell calls ``answer("01.2", "b")``: blank, it prints a
+prompt; otherwise it prints the feedback of the chosen option, and raises when it is wrong,
+so CI proves every answer stored in ``solutions/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+BANK_DIR = Path(__file__).parent / "quizzes"
+SALT = "fastapi-db-testing-course"
+QUIZ_ID = re.compile(r"^(\d\d)\.(\d+)$")
+
+
+class WrongAnswer(AssertionError):
+    """The chosen option is not the right one (fails the cell on purpose)."""
+
+
+@dataclass(frozen=True)
+class Quiz:
+    id: str
+    answer_hash: str
+    feedback: dict[str, str]
+
+    def is_right(self, choice: str) -> bool:
+        return digest(self.id, choice) == self.answer_hash
+
+
+def digest(quiz_id: str, choice: str) -> str:
+    return hashlib.sha256(f"{SALT}:{quiz_id}:{choice.strip().lower()}".encode()).hexdigest()
+
+
+def load_bank(lesson: str) -> dict[str, Quiz]:
+    """All quizzes of a lesson (``"01"``), keyed by id (``"01.2"``)."""
+    files = sorted(BANK_DIR.glob(f"{lesson}_*.toml"))
+    if len(files) != 1:
+        raise LookupError(f"expected one quiz bank course/quizzes/{lesson}_*.toml, found {len(files)}")
+    raw = tomllib.loads(files[0].read_text(encoding="utf-8"))
+    return {
+        f"{lesson}.{key}": Quiz(f"{lesson}.{key}", entry["answer"], {k.lower(): v for k, v in entry["feedback"].items()})
+        for key, entry in raw.items()
+    }
+
+
+def get(quiz_id: str) -> Quiz:
+    match = QUIZ_ID.match(quiz_id)
+    if not match:
+        raise ValueError(f"quiz ids look like '01.2', not {quiz_id!r}")
+    bank = load_bank(match.group(1))
+    if quiz_id not in bank:
+        raise LookupError(f"no quiz {quiz_id!r} in the bank; known: {', '.join(sorted(bank))}")
+    return bank[quiz_id]
+
+
+def answer(quiz_id: str, choice: str) -> bool | None:
+    """Check a quiz answer: prints feedback; raises ``WrongAnswer`` when it is wrong."""
+    quiz = get(quiz_id)
+    options = ", ".join(sorted(quiz.feedback))
+    choice = (choice or "").strip().lower()
+    if not choice:
+        print(f"Quiz {quiz_id}: put your choice ({options}) between the quotes and run this cell again.")
+        return None
+    if choice not in quiz.feedback:
+        raise ValueError(f"Quiz {quiz_id} has options {options}; {choice!r} is not one of them.")
+    if quiz.is_right(choice):
+        print(f"Quiz {quiz_id}: {choice}) is right. {quiz.feedback[choice]}")
+        return True
+    raise WrongAnswer(f"Quiz {quiz_id}: {choice}) is not right. {quiz.feedback[choice]} Try another option.")
