@@ -11,6 +11,7 @@ the same kernel) gives the same result.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from course import database
 #: The learner's own choice, remembered before setup() points DATABASE_URL at the notebook database.
 _ORIGINAL_URL_VAR = "COURSE_SELECTED_DATABASE_URL"
 
-PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+# no:nbval: the nbval plugin is useless inside a cell and its import (nbformat, jsonschema)
+# costs seconds on a notebook's first test run.
+PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval", "-W", "ignore::pytest.PytestAssertRewriteWarning")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ def run_tests(*tests: str, expect: str = "passed") -> None:
     codes = {"passed": 0, "failed": 1}
     if expect not in codes:
         raise ValueError(f"expect must be 'passed' or 'failed', not {expect!r}")
+    # pytest ends every run with several full gc.collect() passes (its unraisable-exception
+    # check); in a kernel holding the app, SQLAlchemy & co. that is ~0.5 s per run. Objects that
+    # exist before the run are the notebook's own: freeze them out of those passes.
+    gc.freeze()
     code = int(ipytest.run(*(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
     if code != codes[expect]:
         raise AssertionError(f"expected the tests to have {expect}, but pytest exited with code {code}")
