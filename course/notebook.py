@@ -14,6 +14,7 @@ import asyncio
 import gc
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ipytest
@@ -85,16 +86,20 @@ def setup(number: str) -> Lesson:
     except database.DatabaseUnavailable as exc:
         raise database.DatabaseUnavailable(f"{exc}\nThen restart the kernel and run this cell again.") from None
     run_async(reset_schema(url))
+    # ipykernel exports FORCE_COLOR=1, which pytest honours over --color=no in some writers
+    # (one-line tracebacks, --tb=line): ANSI codes would end up in stored outputs.
+    os.environ["PY_COLORS"] = "0"
     ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=PYTEST_ARGS, magics=True, rewrite_asserts=True, clean="[Tt]est*")
     return Lesson(number, url)
 
 
-def run_tests(*tests: str, expect: str = "passed") -> None:
+def run_tests(*tests: str, expect: str = "passed", args: Sequence[str] = ()) -> None:
     """Run the named tests of this notebook (all when none is named), *expecting* an outcome.
 
     ``expect="failed"`` is how a lesson shows a broken test on purpose: pytest's report is
     printed in full, and the cell passes only because the tests really failed; any other
-    outcome fails the cell.
+    outcome fails the cell. ``args`` are extra pytest options for this run only, e.g.
+    ``["--tb=line"]`` for a one-line report or ``["-o", "ini_option=value"]``.
     """
     codes = {"passed": 0, "failed": 1}
     if expect not in codes:
@@ -103,7 +108,7 @@ def run_tests(*tests: str, expect: str = "passed") -> None:
     # check); in a kernel holding the app, SQLAlchemy & co. that is ~0.5 s per run. Objects that
     # exist before the run are the notebook's own: freeze them out of those passes.
     gc.freeze()
-    code = int(ipytest.run(*(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
+    code = int(ipytest.run(*args, *(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
     if code != codes[expect]:
         raise AssertionError(f"expected the tests to have {expect}, but pytest exited with code {code}")
     print(f"As expected, the tests {expect} (pytest exit code {code}).")
