@@ -25,6 +25,8 @@ async def lifespan(app: FastAPI):
         if app.state.scheduler is not None:
             app.state.scheduler.shutdown(wait=False)
         await app.state.http_client.aclose()
+        # A stopped app must not look started (GET /health answers 503 again).
+        del app.state.http_client, app.state.scheduler
 
 
 def create_app() -> FastAPI:

@@ -99,3 +99,19 @@ async def test_lifespan_starts_and_stops_the_scheduler_when_enabled(settings_env
         assert (job.id, job.func) == ("expire-unpaid-reservations", jobs.run_expiry_job)
         assert job.next_run_time.minute == 0 and job.next_run_time > datetime.now(timezone.utc)
     assert not scheduler.running
+
+
+
+async def test_health_is_503_before_the_lifespan_and_after_it(client):
+    from httpx import ASGITransport, AsyncClient
+
+    from app.main import create_app
+
+    assert (await client.get("/health")).json() == {"status": "ok", "scheduler": False}
+
+    fresh = create_app()
+    async with AsyncClient(transport=ASGITransport(app=fresh), base_url="http://test") as raw:
+        assert (await raw.get("/health")).status_code == 503  # ASGITransport runs no lifespan
+        async with LifespanManager(fresh):
+            assert (await raw.get("/health")).status_code == 200
+        assert (await raw.get("/health")).status_code == 503  # a stopped app must not look started
