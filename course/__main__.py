@@ -1,4 +1,4 @@
-"""``python -m course build [NN ...] | check | quiz-hash ID CHOICE``."""
+"""``python -m course build [NN ...] | check | quiz-hash ID CHOICE | guide [--check | --links]``."""
 
 import sys
 
@@ -15,6 +15,10 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "check":
         return build.check()
+    if command == "guide":
+        from course import guide
+
+        return guide.main(args)
     if command == "quiz-hash" and len(args) == 2:
         print(quiz.digest(*args))
         return 0

@@ -1,0 +1,400 @@
+"""The instructor guide, generated from the lessons themselves: never maintained twice.
+
+``python -m course guide``          writes INSTRUCTOR_GUIDE.md
+``python -m course guide --check``  exits 1 when INSTRUCTOR_GUIDE.md (or a Binder link in README.md)
+                                    is not what the lessons and the settings make
+``python -m course guide --links``  prints the README's Binder badge and per-notebook links
+
+Sources, each edited in one place only:
+
+* ``lessons/NN_*.py`` (the jupytext sources of ``solutions/`` and ``notebooks/``): the title cell
+  ``# NN · Title``; the markdown cell tagged ``overview`` (``**Teaching:** 15 min · **Exercises:**
+  10 min``, ``**Prerequisites:** ...``, ``**You will be able to**`` and a bullet list); every cell
+  tagged ``instructor``; the cell tagged ``key-points``; exercise and claim-check headings, verdicts
+  and quiz questions with the answers stored in the lesson (see CONTRIBUTING.md, "Anatomy").
+* ``course/guide_template.md``: the prose (workshops on Binder and JupyterHub, troubleshooting).
+* ``binder/course.toml``: where the course is published (repository, branch, BinderHub).
+* ``SAVING_YOUR_WORK.md``: the learners' note, included as it is.
+
+A lesson without a title, an overview with minutes and objectives, or key points is an error that
+names the lesson and the missing cell; every problem in every lesson is reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "lessons"
+GUIDE = ROOT / "INSTRUCTOR_GUIDE.md"
+TEMPLATE = Path(__file__).with_name("guide_template.md")
+SETTINGS = ROOT / "binder" / "course.toml"
+SAVING_NOTE = ROOT / "SAVING_YOUR_WORK.md"
+README = ROOT / "README.md"
+PLACEHOLDER_REPOSITORY = "OWNER/REPO"
+FIRST_NOTEBOOK = "00_start_here"
+
+TITLE = re.compile(r"^#\s+(\d\d)\s*·\s*(.+?)\s*$")
+MINUTES = {"teaching": re.compile(r"\*\*Teaching:\*\*\s*(\d+)\s*min", re.I),
+           "exercises": re.compile(r"\*\*Exercises?:\*\*\s*(\d+)\s*min", re.I)}
+PREREQUISITES = re.compile(r"\*\*Prerequisites:\*\*\s*(.+?)\s*(?:\n\s*\n|\Z)", re.S)
+OBJECTIVES_HEAD = re.compile(r"^\*\*You will be able to:?\*\*:?\s*$", re.M)
+EXERCISE = re.compile(r"^###\s+(Exercise\s+\d+:.*?)\s*$", re.M)
+CLAIM = re.compile(r"^###\s+Claim check:\s*(.+?)\s*$", re.M)
+VERDICT = re.compile(r"\*\*Verdict:\*\*\s*(.+?)(?:\.\s|\.$|\n\s*\n|\Z)", re.S)
+QUIZ = re.compile(r"\*\*Quiz\s+(\d\d\.\d+)\.\*\*\s*(.+?)(?:\n\s*-\s+\*\*[a-z]\)\*\*|\n\s*\n|\Z)", re.S)
+ANSWER = re.compile(r"""answer\(\s*["'](\d\d\.\d+)["']\s*,\s*["']([^"']*)["']\s*\)""")
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+BINDER_LINK = re.compile(r"https://[^\s)\"'>\]]*/v2/gh/[^\s)\"'>\]]+")
+
+
+class GuideError(Exception):
+    """The lessons or the settings cannot make a guide; ``problems`` says why, one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Lesson:
+    stem: str  # 00_start_here
+    number: str
+    title: str
+    teaching: int
+    exercises: int
+    prerequisites: str
+    objectives: list[str]
+    key_points: list[str]
+    instructor_notes: list[str] = field(default_factory=list)
+    exercise_titles: list[str] = field(default_factory=list)
+    claim_checks: list[tuple[str, str]] = field(default_factory=list)
+    quizzes: list[tuple[str, str, str]] = field(default_factory=list)  # id, question, answer
+
+    @property
+    def minutes(self) -> int:
+        return self.teaching + self.exercises
+
+
+@dataclass(frozen=True)
+class Settings:
+    repository: str
+    branch: str
+    binderhub: str
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.repository == PLACEHOLDER_REPOSITORY
+
+    @property
+    def repo_name(self) -> str:
+        return self.repository.rsplit("/", 1)[-1]
+
+    @property
+    def git_url(self) -> str:
+        return f"https://github.com/{self.repository}"
+
+    def binder_url(self, stem: str = FIRST_NOTEBOOK) -> str:
+        return f"{self.binderhub.rstrip('/')}/v2/gh/{self.repository}/{self.branch}?urlpath=lab/tree/notebooks/{stem}.ipynb"
+
+    def nbgitpuller_url(self, hub: str = "https://hub.example.org", stem: str = FIRST_NOTEBOOK) -> str:
+        """nbgitpuller clones into ~/<repo name>, then opens ``urlpath`` (all values URL-encoded)."""
+        urlpath = f"lab/tree/{self.repo_name}/notebooks/{stem}.ipynb"
+        return (f"{hub.rstrip('/')}/hub/user-redirect/git-pull?repo={quote(self.git_url, safe='')}"
+                f"&branch={quote(self.branch, safe='')}&urlpath={quote(urlpath, safe='')}")
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or SETTINGS
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Settings(repository=raw["repository"], branch=raw.get("branch", "main"),
+                        binderhub=raw.get("binderhub", "https://mybinder.org"))
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise GuideError([f"{_rel(path)}: cannot read the publishing settings ({exc!r})"]) from None
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _bullets(markdown: str) -> list[str]:
+    """Top-level ``-``/``*`` items of a markdown list, continuation lines joined."""
+    items: list[str] = []
+    for line in markdown.splitlines():
+        if re.match(r"^[-*]\s+", line):
+            items.append(re.sub(r"^[-*]\s+", "", line).strip())
+        elif items and line.startswith((" ", "\t")) and line.strip():
+            items[-1] += " " + line.strip()
+        elif items and not line.strip():
+            continue
+        elif items:
+            break
+    return items
+
+
+def _demote_headings(markdown: str, top: int = 4) -> str:
+    """Shift the headings of an instructor cell so they nest under the guide's own headings."""
+    lines, fenced = markdown.splitlines(), False
+    levels = []
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"^(#{1,6})\s", line)):
+            levels.append(len(m.group(1)))
+    if not levels:
+        return markdown
+    shift, out, fenced = max(0, top - min(levels)), [], False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"^#{1,6}\s", line):
+            line = "#" * shift + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _one_line(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _how_many(cells: list) -> str:
+    return "no markdown cell" if not cells else f"{len(cells)} markdown cells"
+
+
+def read_lesson(path: Path) -> tuple[Lesson | None, list[str]]:
+    """The guide's view of one lesson, or the problems that prevent it."""
+    import jupytext
+
+    name = _rel(path)
+    nb = jupytext.read(path)
+    problems: list[str] = []
+
+    def tagged(tag: str):
+        return [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+    first = nb.cells[0] if nb.cells else None
+    title = TITLE.match(first.source.splitlines()[0]) if first and first.cell_type == "markdown" and first.source else None
+    if not title:
+        problems.append(f"{name}: the first cell must be the markdown title '# NN · Title'")
+    elif title.group(1) != path.name[:2]:
+        problems.append(f"{name}: the title says {title.group(1)}, the file name {path.name[:2]}")
+
+    overview = tagged("overview")
+    teaching = exercises = 0
+    prerequisites, objectives = "", []
+    if len(overview) != 1:
+        problems.append(f"{name}: {_how_many(overview)} tagged 'overview' "
+                        "(expected one: '**Teaching:** 15 min · **Exercises:** 10 min', '**Prerequisites:** ...', "
+                        "'**You will be able to**' and a bullet list; CONTRIBUTING.md, Anatomy)")
+    else:
+        text = overview[0].source
+        found = {k: rx.search(text) for k, rx in MINUTES.items()}
+        for key, match in found.items():
+            if not match:
+                problems.append(f"{name}: the 'overview' cell has no '**{key.capitalize()}:** N min'")
+        teaching = int(found["teaching"].group(1)) if found["teaching"] else 0
+        exercises = int(found["exercises"].group(1)) if found["exercises"] else 0
+        if m := PREREQUISITES.search(text):
+            prerequisites = _one_line(m.group(1), 400)
+        head = OBJECTIVES_HEAD.search(text)
+        objectives = _bullets(text[head.end():]) if head else []
+        if not objectives:
+            problems.append(f"{name}: the 'overview' cell has no objectives ('**You will be able to**' then a bullet list)")
+
+    key_cells = tagged("key-points")
+    key_points = _bullets(key_cells[0].source) if len(key_cells) == 1 else []
+    if len(key_cells) != 1:
+        problems.append(f"{name}: {_how_many(key_cells)} tagged 'key-points' "
+                        "(expected one: '## Key points', bullets, '**Next:** ...')")
+    elif not key_points:
+        problems.append(f"{name}: the 'key-points' cell has no bullet list")
+
+    if problems:
+        return None, problems
+
+    markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    notes = []
+    for cell in tagged("instructor"):
+        source = cell.source.strip()
+        notes.append(_demote_headings(source) if cell.cell_type == "markdown" else f"```python\n{source}\n```")
+    claims = []
+    for match in CLAIM.finditer(markdown):
+        following = markdown[match.end():]
+        next_claim = CLAIM.search(following)
+        verdict = VERDICT.search(following[: next_claim.start()] if next_claim else following)
+        claims.append((match.group(1), _one_line(verdict.group(1)) if verdict else "(no verdict found)"))
+    answers = dict(ANSWER.findall(code))
+    quizzes = [(qid, _one_line(question, 160), answers.get(qid, "") or "?") for qid, question in QUIZ.findall(markdown)]
+    return Lesson(stem=path.stem, number=title.group(1), title=title.group(2), teaching=teaching,
+                  exercises=exercises, prerequisites=prerequisites, objectives=objectives,
+                  key_points=key_points, instructor_notes=notes,
+                  exercise_titles=EXERCISE.findall(markdown), claim_checks=claims, quizzes=quizzes), []
+
+
+def read_lessons(lessons_dir: Path | None = None) -> list[Lesson]:
+    lessons_dir = lessons_dir or LESSONS
+    paths = sorted(lessons_dir.glob("[0-9][0-9]_*.py"))
+    if not paths:
+        raise GuideError([f"{_rel(lessons_dir)}: no lessons (NN_*.py)"])
+    lessons, problems = [], []
+    for path in paths:
+        lesson, found = read_lesson(path)
+        problems += found
+        if lesson:
+            lessons.append(lesson)
+    if problems:
+        raise GuideError(problems)
+    return lessons
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def schedule_table(lessons: list[Lesson], settings: Settings) -> str:
+    rows = ["| # | Notebook | Teaching | Exercises | Total | Running total (h:mm) | Binder |",
+            "|---|---|--:|--:|--:|--:|---|"]
+    running = 0
+    for lesson in lessons:
+        running += lesson.minutes
+        rows.append(f"| {lesson.number} | [{lesson.title}](notebooks/{lesson.stem}.ipynb) | {lesson.teaching} min "
+                    f"| {lesson.exercises} min | {lesson.minutes} min | {_clock(running)} "
+                    f"| [launch]({settings.binder_url(lesson.stem)}) |")
+    teaching = sum(lesson.teaching for lesson in lessons)
+    exercises = sum(lesson.exercises for lesson in lessons)
+    rows.append(f"| | **All {len(lessons)} notebooks** | **{teaching} min** | **{exercises} min** "
+                f"| **{teaching + exercises} min** | **{_clock(teaching + exercises)}** | |")
+    return "\n".join(rows)
+
+
+def lesson_section(lesson: Lesson, settings: Settings) -> str:
+    out = [f"### {lesson.number} · {lesson.title}", "",
+           f"**Teaching:** {lesson.teaching} min · **Exercises:** {lesson.exercises} min · "
+           f"[learner notebook](notebooks/{lesson.stem}.ipynb) · [solution](solutions/{lesson.stem}.ipynb) · "
+           f"[source](lessons/{lesson.stem}.py) · [on Binder]({settings.binder_url(lesson.stem)})", ""]
+    if lesson.prerequisites:
+        out += [f"**Prerequisites:** {lesson.prerequisites}", ""]
+    out += ["**Learners will be able to**", "", *[f"- {o}" for o in lesson.objectives], ""]
+    if lesson.instructor_notes:
+        # No label of our own when the notes already open with one ("**Instructor notes (...)**").
+        if not all(note.lstrip("*# ").lower().startswith("instructor note") for note in lesson.instructor_notes):
+            out += ["**Instructor notes**", ""]
+        for note in lesson.instructor_notes:
+            out += [note, ""]
+    if lesson.exercise_titles:
+        out += ["**Exercises** (worked answers in the solution notebook)", "",
+                *[f"- {e}" for e in lesson.exercise_titles], ""]
+    if lesson.claim_checks:
+        out += ["**Claim checks**", "", *[f"- {claim} — *verdict:* {verdict}" for claim, verdict in lesson.claim_checks], ""]
+    if lesson.quizzes:
+        out += ["**Quizzes** (the right option; the feedback for each option is in "
+                f"`course/quizzes/{lesson.stem}.toml`)", "",
+                *[f"- **{qid}** {question} → **{ans}**" for qid, question, ans in lesson.quizzes], ""]
+    out += ["**Key points**", "", *[f"- {k}" for k in lesson.key_points], ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def links_markdown(lessons: list[Lesson], settings: Settings) -> str:
+    """The README's Binder badge and one launch link per notebook."""
+    rows = [f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({settings.binder_url()})", "",
+            "| # | notebook | launch on Binder |", "|---|---|---|"]
+    rows += [f"| {lesson.number} | [{lesson.title}](notebooks/{lesson.stem}.ipynb) "
+             f"| [![Binder](https://mybinder.org/badge_logo.svg)]({settings.binder_url(lesson.stem)}) |"
+             for lesson in lessons]
+    return "\n".join(rows) + "\n"
+
+
+def render(lessons: list[Lesson], settings: Settings, template: str, saving_note: str) -> str:
+    placeholder_note = (
+        f"> **Not published yet:** `binder/course.toml` still names the placeholder repository "
+        f"`{PLACEHOLDER_REPOSITORY}`, so the Binder and nbgitpuller links below do not work. Set it, then "
+        "run `python -m course guide`.\n" if settings.is_placeholder else "")
+    total = sum(lesson.minutes for lesson in lessons)
+    values = {
+        "placeholder_note": placeholder_note,
+        "repository": settings.repository,
+        "repo_name": settings.repo_name,
+        "branch": settings.branch,
+        "git_url": settings.git_url,
+        "binderhub": settings.binderhub.rstrip("/"),
+        "binder_url": settings.binder_url(),
+        "nbgitpuller_url": settings.nbgitpuller_url(),
+        "lesson_count": str(len(lessons)),
+        "total_minutes": str(total),
+        "total_clock": _clock(total),
+        "schedule": schedule_table(lessons, settings),
+        "lessons": "\n".join(lesson_section(lesson, settings) for lesson in lessons).rstrip(),
+        # The note's own title ("# Saving your work") is the template's heading already.
+        "saving_your_work": _demote_headings(re.sub(r"\A#\s[^\n]*\n+", "", saving_note.strip()), top=3),
+    }
+    unknown = sorted({m.group(1) for m in PLACEHOLDER.finditer(template)} - values.keys())
+    if unknown:
+        raise GuideError([f"{_rel(TEMPLATE)}: unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(sorted(values))}"])
+    body = PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+    header = ("<!-- Generated by `python -m course guide` from lessons/*.py, course/guide_template.md, "
+              "binder/course.toml and SAVING_YOUR_WORK.md. Do not edit: edit those, then regenerate. -->\n\n")
+    return header + re.sub(r"\n{3,}", "\n\n", body).rstrip() + "\n"
+
+
+def build_guide() -> str:
+    settings = load_settings()
+    lessons = read_lessons()
+    return render(lessons, settings, TEMPLATE.read_text(encoding="utf-8"), SAVING_NOTE.read_text(encoding="utf-8"))
+
+
+def readme_problems(readme: str, lessons: list[Lesson], settings: Settings) -> list[str]:
+    """Binder links in the README that the settings and the lessons do not make (stale or mistyped)."""
+    wanted = {settings.binder_url()} | {settings.binder_url(lesson.stem) for lesson in lessons}
+    return [f"README.md: Binder link {url} is not current (see: python -m course guide --links)"
+            for url in sorted(set(BINDER_LINK.findall(readme))) if url not in wanted]
+
+
+def main(args: list[str]) -> int:
+    mode = args[0] if args else ""
+    if mode not in {"", "--check", "--links"} or len(args) > 1:
+        print("usage: python -m course guide [--check | --links]", file=sys.stderr)
+        return 2
+    try:
+        if mode == "--links":
+            settings = load_settings()
+            if settings.is_placeholder:
+                print(f"warning: binder/course.toml still names the placeholder {PLACEHOLDER_REPOSITORY}", file=sys.stderr)
+            print(links_markdown(read_lessons(), settings), end="")
+            return 0
+        guide = build_guide()
+    except GuideError as exc:
+        print("The instructor guide cannot be generated:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if mode == "--check":
+        problems = []
+        if not GUIDE.exists() or GUIDE.read_text(encoding="utf-8") != guide:
+            problems.append(f"{_rel(GUIDE)} is not current")
+        if README.exists():
+            problems += readme_problems(README.read_text(encoding="utf-8"), read_lessons(), load_settings())
+        for problem in problems:
+            print(f"out of date: {problem}", file=sys.stderr)
+        if problems:
+            print("Regenerate with: .venv/bin/python -m course guide", file=sys.stderr)
+            return 1
+        print(f"OK: {_rel(GUIDE)} is current")
+        return 0
+    GUIDE.write_text(guide, encoding="utf-8")
+    print(f"wrote {_rel(GUIDE)}")
+    return 0
