@@ -14,6 +14,7 @@ outputs) and derives the learner notebook ``notebooks/NN_*.ipynb`` from it:
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import sys
 import time
@@ -42,6 +43,12 @@ def lesson_paths(numbers: list[str] | None = None) -> list[Path]:
 def read_lesson(path: Path) -> nbformat.NotebookNode:
     nb = jupytext.read(path)
     nb.metadata.pop("jupytext", None)
+    # Cell ids derived from the content (not random), so a rebuild changes only what changed.
+    seen: set[str] = set()
+    for cell in nb.cells:
+        base = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        cell.id = next(f"{base}-{n}" if n else base for n in range(len(nb.cells) + 1) if (f"{base}-{n}" if n else base) not in seen)
+        seen.add(cell.id)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     return nb
 

@@ -60,17 +60,20 @@ def get(quiz_id: str) -> Quiz:
     return bank[quiz_id]
 
 
-def answer(quiz_id: str, choice: str) -> bool | None:
-    """Check a quiz answer: prints feedback; raises ``WrongAnswer`` when it is wrong."""
+def answer(quiz_id: str, choice: str) -> None:
+    """Check a quiz answer: prints feedback; raises ``WrongAnswer`` when it is wrong.
+
+    Returns nothing, so the cell shows only the feedback (no stray ``True``).
+    """
     quiz = get(quiz_id)
     options = ", ".join(sorted(quiz.feedback))
     choice = (choice or "").strip().lower()
     if not choice:
         print(f"Quiz {quiz_id}: put your choice ({options}) between the quotes and run this cell again.")
-        return None
+        return
     if choice not in quiz.feedback:
         raise ValueError(f"Quiz {quiz_id} has options {options}; {choice!r} is not one of them.")
     if quiz.is_right(choice):
         print(f"Quiz {quiz_id}: {choice}) is right. {quiz.feedback[choice]}")
-        return True
+        return
     raise WrongAnswer(f"Quiz {quiz_id}: {choice}) is not right. {quiz.feedback[choice]} Try another option.")

@@ -63,14 +63,15 @@ def demo_bank(tmp_path, monkeypatch):
 
 
 def test_right_answer_passes_and_prints_its_feedback(demo_bank, capsys):
-    assert answer("99.1", "b") is True
+    assert answer("99.1", "b") is None
     out = capsys.readouterr().out
     assert "Quiz 99.1: b) is right." in out
     assert "Feedback for b." in out
 
 
 def test_choice_is_case_and_space_insensitive(demo_bank, capsys):
-    assert answer("99.1", " B ") is True
+    answer("99.1", " B ")
+    assert "Quiz 99.1: b) is right." in capsys.readouterr().out
 
 
 def test_wrong_answer_raises_with_that_options_feedback(demo_bank):
