@@ -24,8 +24,9 @@ step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
 # nbval runs cells in order; pytest-randomly must not shuffle them.
 nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
-step "generated learner notebooks are current"
+step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
+$py -m course guide --check
 
 step "reference suite, random order"
 $py -m pytest tests

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.config import DEFAULT_DATABASE_URL
 
 ENV_VAR = "DATABASE_URL"
+#: Where test processes and notebooks remember the user's choice before they point
+#: DATABASE_URL at their own test database (pytest-xdist workers inherit the environment).
+SELECTED_VAR = "COURSE_SELECTED_DATABASE_URL"
 TEST_PREFIX = "_test_"
 
 
@@ -30,7 +34,13 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def selected_url() -> str:
-    return os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
+    """The database the user chose (``DATABASE_URL``, else the SQLite default)."""
+    return os.environ.get(SELECTED_VAR) or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
+
+
+def remember_selection() -> str:
+    """Record the user's choice once per process tree, before DATABASE_URL is repointed."""
+    return os.environ.setdefault(SELECTED_VAR, selected_url())
 
 
 def backend(url: str | URL) -> str:
@@ -108,14 +118,20 @@ async def count_rows(url: str) -> dict[str, int]:
         await engine.dispose()
 
 
+def _is_suite_database(name: str) -> bool:
+    """``..._test_master`` or ``..._test_gwN``: the reference suite's (not the notebooks')."""
+    return re.search(rf"{TEST_PREFIX}(master|gw\d+)$", name) is not None
+
+
 async def test_databases() -> list[str]:
-    """Every test database that exists next to the selected one (for the CI leftover check)."""
+    """The reference suite's databases next to the selected one (for the CI leftover check)."""
     url = selected_url()
     parsed = make_url(url)
     if backend(parsed) == "sqlite":
         path = Path(parsed.database)
         return [parsed.set(database=str(p)).render_as_string(hide_password=False)
-                for p in sorted(path.parent.glob(f"{path.stem}{TEST_PREFIX}*{path.suffix}"))]
+                for p in sorted(path.parent.glob(f"{path.stem}{TEST_PREFIX}*{path.suffix}"))
+                if _is_suite_database(p.stem)]
     admin = create_async_engine(parsed.set(database="postgres"))
     try:
         async with admin.connect() as conn:
@@ -123,7 +139,7 @@ async def test_databases() -> list[str]:
                 text("SELECT datname FROM pg_database WHERE datname LIKE :p ORDER BY datname"),
                 {"p": f"{parsed.database}{TEST_PREFIX}%"},
             )
-            return [parsed.set(database=n).render_as_string(hide_password=False) for n in names]
+            return [parsed.set(database=n).render_as_string(hide_password=False) for n in names if _is_suite_database(n)]
     finally:
         await admin.dispose()
 

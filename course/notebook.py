@@ -21,9 +21,6 @@ import ipytest
 
 from course import database
 
-#: The learner's own choice, remembered before setup() points DATABASE_URL at the notebook database.
-_ORIGINAL_URL_VAR = "COURSE_SELECTED_DATABASE_URL"
-
 # no:nbval: the nbval plugin is useless inside a cell and its import (nbformat, jsonschema)
 # costs seconds on a notebook's first test run.
 PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval", "-W", "ignore::pytest.PytestAssertRewriteWarning")
@@ -77,7 +74,7 @@ async def reset_schema(url: str) -> None:
 
 def setup(number: str) -> Lesson:
     """Configure ipytest, select this notebook's database, give it an empty schema."""
-    selected = os.environ.setdefault(_ORIGINAL_URL_VAR, database.selected_url())
+    selected = database.remember_selection()  # the learner's choice, before we repoint it
     url = database.sibling_url(selected, f"nb{number}")
     # `app` reads DATABASE_URL when first imported: point it here before any lesson imports it.
     os.environ["DATABASE_URL"] = url

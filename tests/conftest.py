@@ -10,17 +10,19 @@ import os
 
 import pytest
 
-from course.database import DatabaseUnavailable, describe, prepare, test_database_url
+from course.database import DatabaseUnavailable, describe, prepare, remember_selection, test_database_url
 
 # The app reads its settings at import time: point its own engine at this process's test
 # database before anything imports `app`, so even a test that bypasses the override
 # (the negative controls) can never write to the dev database.
+remember_selection()  # xdist workers inherit it, and derive shelter_test_gwN from the user's choice
 TEST_DATABASE_URL = test_database_url()
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 
 import respx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from app.config import get_settings  # noqa: E402
@@ -59,6 +61,8 @@ async def engine(database_url):
     """The test engine, with a fresh schema, shared by the whole run (one event loop)."""
     engine = create_async_engine(database_url)
     fix_sqlite_savepoints(engine)
+    if engine.dialect.name == "sqlite":  # as the app does: SQLite enforces foreign keys only when asked
+        event.listen(engine.sync_engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all)
         await conn.run_sync(Base.metadata.create_all)
