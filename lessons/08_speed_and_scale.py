@@ -34,25 +34,18 @@ nb = setup("08")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. The benchmark lives in the package `bench/` at the root of
-# the repository; it is not installed like `app` and `course`, so we put the repository on
-# `sys.path` first. This notebook only reads the benchmark and calls its public functions.
+# Everything else this notebook uses. The benchmark is the package `bench/` at the root of the
+# repository, installed with the course like `app`; this notebook only reads its results and calls
+# its public functions.
 
 # %%
 import inspect
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from unittest import mock
-
-import course
-
-REPO = Path(course.__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from IPython.display import Image, display
 from sqlalchemy import func, insert, select
@@ -191,17 +184,16 @@ if (RESULTS / "isolation-benchmark.png").exists():
     display(Image(filename=str(RESULTS / "isolation-benchmark.png"), width=900))
 
 # %% [markdown]
-# For reference, the full run we made while writing this lesson (2026-11-22, 300 tests, one
-# repeat, same machine type and settings) gave: rollback 0.86 × no isolation on SQLite and 0.75 × on
-# PostgreSQL; DELETE 2.8 × and 2.5 × rollback; TRUNCATE (PostgreSQL) 3.0 ×; drop/create 4.1 × and
-# 4.2 ×; fresh database 3.1 × and 9.7 ×; xdist `-n 2` 1.4 × faster on SQLite and 0.93 × (slower) on
-# PostgreSQL.
+# The committed run (2026-11-22, 300 tests, median of 3 repeats, `fsync` on, load average 0.7 to
+# 1.4 on 2 CPUs) in words: rollback 0.90 × no isolation on SQLite and 1.00 × on PostgreSQL; DELETE
+# 1.35 × and 1.20 × rollback; TRUNCATE (PostgreSQL) 2.05 ×; drop/create 1.94 × and 3.22 ×; a fresh
+# database per test 1.42 × and 7.82 ×; xdist `-n 2` 2.3 × faster than one process on both.
 #
 # How to read it:
 # - **Rollback is the fastest way to isolate, on both databases**, and not slower than no isolation:
 #   the price of isolation by rollback is negative here, because it removes the durable commits.
-# - **DELETE** costs a couple of times the rollback time: each test pays one statement per table and
-#   a durable commit.
+# - **DELETE** costs 20 to 35 % more than rollback: each test pays one statement per table and a
+#   durable commit.
 # - **TRUNCATE is slower than DELETE** on these small tables. Intuition says the opposite, because
 #   on a big table TRUNCATE wins; per test, with a handful of rows, its fixed cost per table (new
 #   files, `fsync`) dominates.
@@ -412,24 +404,21 @@ if stored is not None:
                      rows["rollback"]["tests_per_s"])
 
 # %% [markdown]
-# **Verdict:** the ratio is about right, the rate is not a property of the fixture. In the full run
-# we made while writing this lesson (2026-11-22, one repeat, PostgreSQL 15 and SQLite, `fsync` on,
-# 2 CPUs, 300 tests, 12 tables; the table above shows the committed run), DELETE took about
-# 2.5 to 3 times as long as rollback, TRUNCATE about 3 times, drop/create about 4 times: "2-3x
-# faster than manual cleanup" holds for DELETE, and understates the gap for the other kinds of
-# manual cleanup. The live run agrees in direction, with smaller ratios on 20 tests. The "~500
-# tests/s" does not transfer: our tests, each 2 to 5 requests through the whole app with its
-# lifespan, run at about 15 to 20 per second on this machine with every strategy; the seed's tests
-# are not shown. Tests per second measure the tests and the machine; compare strategies by ratios on
-# one machine.
+# **Verdict:** partly right, and the rate is not a property of the fixture. In the committed run
+# (table above: 300 tests, 12 tables, `fsync` on, 2 CPUs), "2-3x faster than manual cleanup" holds
+# for TRUNCATE (2.05 × on PostgreSQL) and overstates the gap for DELETE (1.20 × on PostgreSQL,
+# 1.35 × on SQLite), while drop/create (3.2 ×) and a fresh database per test (7.8 × on PostgreSQL)
+# cost more than the claim says. The live run agrees in direction. The "~500 tests/s" does not
+# transfer: our tests, each 2 to 5 requests through the whole app with its lifespan, run at about
+# 20 per second on this machine whatever the strategy; the seed's tests are not shown. Tests per
+# second measure the tests and the machine; compare strategies by ratios measured on one machine.
 #
 # The course's own measurement notes (PITFALLS 23: PostgreSQL 15, 300 tests over 10 tables, `fsync`
 # on) found rollback 1.5 s, no isolation 1.5 s, DELETE 2.1 s (1.4x), TRUNCATE 9.4 s (6.3x). Ours
-# differ in the same direction with other magnitudes: our tests do more per test (about 55 ms
-# against 5 ms on PostgreSQL), which shrinks the *relative* cost of TRUNCATE's fixed per-table
-# price (about 3x here) and makes no isolation slower than rollback (its durable commits show);
-# DELETE costs relatively more here (2.5x) because every test writes to more tables. The ranking is
-# the same: rollback, then DELETE, then TRUNCATE, then drop/create.
+# rank the strategies the same way, with smaller ratios: our tests do more per test (about 45 ms
+# against 5 ms on PostgreSQL), which shrinks the *relative* cost of TRUNCATE's fixed per-table price
+# (35 ms per test here, 2.05 ×) and of DELETE (1.20 ×). The ranking is the same: rollback, then
+# DELETE, then TRUNCATE, then drop/create.
 
 # %% [markdown]
 # ## 6. Exercise
