@@ -49,7 +49,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tests", type=int, default=None, help="tests per strategy (default 300; --smoke: 5)")
-    p.add_argument("--repeats", type=int, default=None, help="runs per measurement, median reported (default 3; --smoke: 1)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs per measurement, median reported (default 2: a full run then takes about 13 minutes "
+                        "on a quiet 2-core machine, 3 take about 19; --smoke: 1)")
     p.add_argument("--smoke", action="store_true",
                    help=f"prove it works: {SMOKE_TESTS} tests per strategy, 1 repeat, output to a temp dir unless --out")
     p.add_argument("--backends", default=None, help="comma-separated: sqlite,postgresql (default: both; "
@@ -63,10 +65,12 @@ def parse_args(argv):
     p.add_argument("--postgres-url", default=None, help="PostgreSQL server (postgresql+asyncpg://...)")
     p.add_argument("--out", type=Path, default=None, help=f"where results go (default {DEFAULT_OUT.relative_to(REPO_ROOT)}/)")
     p.add_argument("--workdir", type=Path, default=None, help="where the suites and SQLite files go (default: a temp dir)")
+    p.add_argument("--rerender", type=Path, default=None, metavar="RESULTS_JSON",
+                   help="measure nothing: recompute the table, targets and plot from an earlier results.json")
     p.add_argument("--keep-workdir", action="store_true", help="keep the generated suites and timing files")
     args = p.parse_args(argv)
     args.tests = args.tests or (SMOKE_TESTS if args.smoke else 300)
-    args.repeats = args.repeats or (1 if args.smoke else 3)
+    args.repeats = args.repeats or (1 if args.smoke else 2)
     if args.tests < 1 or args.repeats < 1:
         p.error("--tests and --repeats must be >= 1")
     args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -128,8 +132,55 @@ def plan(args, backends) -> list[tuple[str, str, int, int]]:
     return steps
 
 
+def write_outputs(results: dict, runs: list[Run], out: Path) -> None:
+    """Summarize ``runs``, add it to ``results``; write results.json, table.md, the PNG; print the table."""
+    config, machine = results["config"], results["machine"]
+    tests, backends = config["tests_per_strategy"], config["backends"]
+    summary = summarize(runs, backends, list(config["strategies"]), tests)
+    targets = evaluate_targets(summary)
+    loads = [x for r in runs for x in r.load_1min]
+    load_note = (f"machine load (1-min average) during the runs: {min(loads):.1f} to {max(loads):.1f} "
+                 f"on {machine['usable_cpus']} CPUs" if loads else "")
+    title = (f"Isolation strategies: {tests} CRUD tests over {len(config['tables'])} tables, "
+             f"median of {config['repeats']} run(s), {machine['usable_cpus']} CPUs"
+             + (" (ablation: app lifespan once per process)" if config.get("lifespan", "").startswith("ABLATION") else ""))
+    results.update(load_note=load_note, summary=summary, targets=targets, runs=[r.as_dict() for r in runs])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (out / "table.md").write_text(markdown_table(summary, tests) + "\n")
+    subtitle = " | ".join(filter(None, [*results["durability"], "clock: pytest test phase (first test's setup to "
+                                        "last test's teardown)", load_note]))
+    plot(summary, targets, out / "isolation-benchmark.png", title=title, subtitle=subtitle)
+
+    print(title)
+    for line in filter(None, [*results["durability"], load_note]):
+        print(f"  {line}")
+    print()
+    print(text_table(summary, tests))
+    print()
+    print("× no isolation / × rollback: median test-phase time divided by that strategy's (above 1 = slower);")
+    print("runs: the fastest and slowest of the repeated runs; teardown ms: median per test (the cleanup runs there).")
+    print("Targets (verdicts from the medians):")
+    print(targets_text(targets))
+    for note in results["notes"]:
+        print(f"NOTE: {note}")
+    print(f"\n{len(runs)} pytest runs in {results['elapsed_s']:.0f} s; wrote {out / 'results.json'}, "
+          f"{out / 'table.md'}, {out / 'isolation-benchmark.png'}")
+
+
+def rerender(path: Path, out: Path | None) -> int:
+    """Recompute the summary, table and plot of an earlier results.json (no measuring)."""
+    results = json.loads(path.read_text())
+    fields = set(Run.__dataclass_fields__)
+    runs = [Run(**{k: v for k, v in r.items() if k in fields}) for r in results["runs"]]
+    write_outputs(results, runs, out or path.parent)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.rerender:
+        return rerender(args.rerender, args.out)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-smoke-")) if args.smoke else DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="isolation-bench-"))
@@ -205,29 +256,16 @@ def main(argv=None) -> int:
             log("    " + run.output_tail.replace("\n", "\n    "))
     elapsed = time.monotonic() - started
 
-    summary = summarize(runs, backends, strategies, args.tests)
-    targets = evaluate_targets(summary)
     failed = [r for r in runs if not r.ok]
-    machine = machine_info()
-
-    loads = [x for r in runs for x in r.load_1min]
-    load_note = (f"machine load (1-min average) during the runs: {min(loads):.1f} to {max(loads):.1f} "
-                 f"on {machine['usable_cpus']} CPUs" if loads else "")
-    title = (f"Isolation strategies: {args.tests} CRUD tests over {len(TABLES)} tables, "
-             f"median of {args.repeats} run(s), {machine['usable_cpus']} CPUs"
-             + (" (ablation: app lifespan once per process)" if args.lifespan == "session" else ""))
-    subtitle = " | ".join([*durability, "clock: pytest test phase (first test's setup to last test's teardown)",
-                           load_note])
     results = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
         "smoke": args.smoke,
         "git_commit": git_commit(),
-        "machine": machine,
+        "machine": machine_info(),
         "versions": versions(),
         "databases": info,
         "durability": durability,
-        "load_note": load_note,
         "config": {
             "tests_per_strategy": args.tests,
             "isolation_checks_per_strategy": count_checks(args.tests),
@@ -245,29 +283,9 @@ def main(argv=None) -> int:
             "order": "round-robin over strategies, rotated by one each repeat; xdist -n 2 right after rollback",
         },
         "notes": notes,
-        "summary": summary,
-        "targets": targets,
         "elapsed_s": round(elapsed, 1),
-        "runs": [r.as_dict() for r in runs],
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out / "table.md").write_text(markdown_table(summary, args.tests) + "\n")
-    plot(summary, targets, out / "isolation-benchmark.png", title=title, subtitle=subtitle)
-
-    print(title)
-    for line in durability:
-        print(f"  {line}")
-    print(f"  {load_note}")
-    print()
-    print(text_table(summary, args.tests))
-    print()
-    print("× no isolation / × rollback: median test-phase time divided by that strategy's (above 1 = slower).")
-    print("Targets:")
-    print(targets_text(targets))
-    for note in notes:
-        print(f"NOTE: {note}")
-    print(f"\n{len(runs)} pytest runs in {elapsed:.0f} s; wrote {out / 'results.json'}, {out / 'table.md'}, "
-          f"{out / 'isolation-benchmark.png'}")
+    write_outputs(results, runs, out)
     if failed:
         print(f"FAILED: {len(failed)} run(s) did not pass all {args.tests} tests (see results.json and the log)")
     if not args.keep_workdir and args.workdir is None:

@@ -53,14 +53,23 @@ def summarize(runs, backends, strategies, tests) -> dict:
             for ref in ("none", "rollback"):
                 base = rows.get(ref, {}).get("median_test_phase_s")
                 row[f"x_{ref}"] = row["median_test_phase_s"] / base if base and row["median_test_phase_s"] else None
+                # the same ratio from the fastest run of each: contention from other processes only
+                # ever adds time, so this is the cross-check when the machine is shared
+                best = rows.get(ref, {}).get("min_test_phase_s")
+                row[f"x_{ref}_best"] = row["min_test_phase_s"] / best if best and row["min_test_phase_s"] else None
         xdist = None
         one = [r for r in runs if r.backend == b and r.strategy == "rollback" and r.workers == 0 and r.ok]
         two = [r for r in runs if r.backend == b and r.strategy == "rollback" and r.workers == 2]
         if one and two:
             p1, p2 = _median([r.test_phase_s for r in one]), _median([r.test_phase_s for r in two if r.ok])
             w1, w2 = _median([r.wall_s for r in one]), _median([r.wall_s for r in two if r.ok])
+            paired = [a.test_phase_s / b2.test_phase_s for a in one for b2 in two
+                      if b2.ok and a.repeat == b2.repeat]  # run back to back, so drift cancels out
             xdist = {
                 "ok": all(r.ok for r in two),
+                "paired_speedups": paired,
+                "speedup_best": min(r.test_phase_s for r in one) / min(r.test_phase_s for r in two if r.ok)
+                if any(r.ok for r in two) else None,
                 "n0_test_phase_s": p1, "n2_test_phase_s": p2,
                 "n2_test_phase_runs_s": [r.test_phase_s for r in two],
                 "n0_wall_s": w1, "n2_wall_s": w2,
@@ -86,14 +95,23 @@ def evaluate_targets(summary) -> list[dict]:
     out = []
     for name, b, key, op, threshold, meaning in TARGETS:
         value = _lookup(summary, b, key)
+        best = _lookup(summary, b, key.replace("speedup_test_phase", "speedup_best") if "xdist" in key else key + "_best")
         met = None if value is None else (value <= threshold if op == "<=" else value >= threshold)
-        out.append({"target": name, "backend": b, "measure": meaning, "value": value,
-                    "requirement": f"{op} {threshold}", "met": met})
+        met_best = None if best is None else (best <= threshold if op == "<=" else best >= threshold)
+        out.append({"target": name, "backend": b, "measure": meaning, "value": value, "value_best_runs": best,
+                    "requirement": f"{op} {threshold}", "met": met, "met_with_best_runs": met_best})
     return out
 
 
 def _fmt(value, pattern="{:.2f}", missing="-"):
     return missing if value is None else pattern.format(value)
+
+
+def _range(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    return f"{min(values):.1f} s" if len(values) == 1 else f"{min(values):.1f}–{max(values):.1f} s"
 
 
 def table_rows(summary, tests) -> list[list[str]]:
@@ -102,6 +120,7 @@ def table_rows(summary, tests) -> list[list[str]]:
         for s, row in block["strategies"].items():
             rows.append([
                 BACKEND_LABELS[b], row["label"], str(tests), _fmt(row["median_test_phase_s"], "{:.2f} s"),
+                _range(row["test_phase_s"]),
                 _fmt(row["tests_per_s"], "{:.1f}"), _fmt(row["per_test_ms_median"], "{:.1f}"),
                 _fmt(row["phase_ms_median"]["teardown"], "{:.1f}"),
                 _fmt(row["x_none"], "{:.2f}×"), _fmt(row["x_rollback"], "{:.2f}×"),
@@ -111,13 +130,14 @@ def table_rows(summary, tests) -> list[list[str]]:
             x = block["xdist"]
             rows.append([
                 BACKEND_LABELS[b], "rollback, xdist -n 2", str(tests), _fmt(x["n2_test_phase_s"], "{:.2f} s"),
+                _range(x["n2_test_phase_runs_s"]),
                 _fmt(x["n2_tests_per_s"], "{:.1f}"), "", "", "", _fmt(x["speedup_test_phase"], "{:.2f}× faster"),
                 "ok" if x["ok"] else "FAILED",
             ])
     return rows
 
 
-HEADERS = ["database", "strategy", "tests", "test phase (median)", "tests/s", "ms/test", "teardown ms",
+HEADERS = ["database", "strategy", "tests", "test phase (median)", "runs (min–max)", "tests/s", "ms/test", "teardown ms",
            "× no isolation", "× rollback", "status"]
 
 
@@ -141,8 +161,15 @@ def targets_text(targets) -> str:
     lines = []
     for t in targets:
         verdict = {True: "MET", False: "MISSED", None: "not measured"}[t["met"]]
-        lines.append(f"  {verdict:12} {t['target']}: {t['measure']} = {_fmt(t['value'])} (target {t['requirement']})")
+        best = "" if t["value_best_runs"] is None else f"; from the fastest runs: {_fmt(t['value_best_runs'])}"
+        lines.append(f"  {verdict:12} {t['target']}: {t['measure']} = {_fmt(t['value'])} "
+                     f"(target {t['requirement']}{best})")
     return "\n".join(lines)
+
+
+def tests_of(rows, s) -> float:
+    """Tests per run, recovered from the median rate and the median time."""
+    return rows[s]["tests_per_s"] * rows[s]["median_test_phase_s"]
 
 
 def plot(summary, targets, path, *, title: str, subtitle: str) -> None:
@@ -166,23 +193,29 @@ def plot(summary, targets, path, *, title: str, subtitle: str) -> None:
         rows = summary[b]["strategies"]
         names = list(rows)
         rates = [rows[s]["tests_per_s"] or 0 for s in names]
-        bars = ax.bar(range(len(names)), rates, color=[colours.get(s, "#555") for s in names])
+        # whiskers: the fastest and the slowest of the repeated runs
+        phases = [[p for p in rows[s]["test_phase_s"] if p] or [None] for s in names]
+        low = [rate - tests_of(rows, s) / max(ph) if rate and ph[0] else 0 for s, rate, ph in zip(names, rates, phases)]
+        high = [tests_of(rows, s) / min(ph) - rate if rate and ph[0] else 0 for s, rate, ph in zip(names, rates, phases)]
+        bars = ax.bar(range(len(names)), rates, color=[colours.get(s, "#555") for s in names],
+                      yerr=[low, high], capsize=3, error_kw={"elinewidth": 0.8, "ecolor": "#333"})
         ax.set_xticks(range(len(names)), [rows[s]["label"].replace(" (course helper)", "\n(course helper)")
                                           .replace(" per test", "\nper test").replace(" all tables", "\nall tables")
                                           .replace(" schema", "\nschema") for s in names], fontsize=8)
-        ax.set_title(BACKEND_LABELS[b])
+        ax.set_title(f"{BACKEND_LABELS[b]} (whiskers: fastest and slowest run)", fontsize=10)
         ax.set_ylabel("tests per second (higher is better)")
         if log:
             ax.set_yscale("log")
             ax.set_ylim(min(all_rates) / 2, max(all_rates) * 3)
         else:
-            ax.set_ylim(0, max(all_rates) * 1.3)
+            ax.set_ylim(0, max(all_rates) * 1.45)
         for bar, s in zip(bars, names):
             x_rb = rows[s]["x_rollback"]
             label = f"{rows[s]['tests_per_s']:.0f}/s" if rows[s]["tests_per_s"] else "failed"
             if x_rb is not None and s != "rollback":
                 label += f"\n{x_rb:.1f}× rollback's time"
-            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+            top = bar.get_height() + high[names.index(s)]
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom",
                         fontsize=7, xytext=(0, 2), textcoords="offset points")
         ax.grid(axis="y", alpha=0.3, which="both")
     if has_xdist:
