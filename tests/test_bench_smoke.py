@@ -52,7 +52,7 @@ def test_smoke_run_writes_outputs_and_every_strategy_passes(tmp_path):
     assert len(results["config"]["tables"]) >= 10
     assert {"animals", "adopters", "adoptions"} <= set(results["config"]["tables"])
     assert results["summary"].keys() == set(backends)
-    assert "test phase" in proc.stdout and "Targets:" in proc.stdout
+    assert "test phase (median)" in proc.stdout and "Targets" in proc.stdout
 
     runs = {(r["backend"], r["strategy"], r["workers"]): r for r in results["runs"]}
     expected = {(b, s, 0) for s, strategy in STRATEGIES.items() for b in backends if b in strategy.backends}
