@@ -86,6 +86,10 @@ def setup(number: str) -> Lesson:
     # ipykernel exports FORCE_COLOR=1, which pytest honours over --color=no in some writers
     # (one-line tracebacks, --tb=line): ANSI codes would end up in stored outputs.
     os.environ["PY_COLORS"] = "0"
+    # pytest reports differently on CI (CI or BUILD_NUMBER set: untruncated summaries, full
+    # diffs); the stored outputs must not depend on where a notebook runs.
+    for variable in ("CI", "BUILD_NUMBER"):
+        os.environ.pop(variable, None)
     ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=PYTEST_ARGS, magics=True, rewrite_asserts=True, clean="[Tt]est*")
     return Lesson(number, url)
 
