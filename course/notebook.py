@@ -90,6 +90,10 @@ def setup(number: str) -> Lesson:
     # diffs); the stored outputs must not depend on where a notebook runs.
     for variable in ("CI", "BUILD_NUMBER"):
         os.environ.pop(variable, None)
+    # A kernel started by a pytest-xdist worker (nbval -n 2) inherits PYTEST_XDIST_WORKER; the
+    # pytest runs a lesson starts must not believe they are that worker.
+    for variable in [v for v in os.environ if v.startswith("PYTEST_XDIST_")]:
+        del os.environ[variable]
     ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=PYTEST_ARGS, magics=True, rewrite_asserts=True, clean="[Tt]est*")
     return Lesson(number, url)
 
