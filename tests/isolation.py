@@ -25,7 +25,7 @@ It imports nothing from your app. Usage in a ``conftest.py`` (async app)::
 
 A sync app uses ``isolated_sessions`` and ``sync_session_dependency`` the same way.
 
-Limits (see the course, notebook 04): all sessions of one test share one connection, so
+Limits (see the course, notebook 05): all sessions of one test share one connection, so
 requests inside a test must not run concurrently; fixtures that write must be
 function-scoped; sequences (PostgreSQL ids) are not rolled back.
 """

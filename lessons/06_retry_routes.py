@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 05 · Retry routes
+# # 06 · Retry routes
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 15 min
 #
-# **Prerequisites:** 03 · Rollback fixtures, 04 · Savepoints
+# **Prerequisites:** 04 · Rollback fixtures, 05 · Savepoints
 #
 # **You will be able to**
 # - explain why a route that retries an `INSERT` after an `IntegrityError` must undo the failed
@@ -29,11 +29,11 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("05")
+nb = setup("06")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. `setup("05")` has already pointed `DATABASE_URL` at this
+# Everything else this notebook uses. `setup("06")` has already pointed `DATABASE_URL` at this
 # notebook's own, empty database, so importing `app` now is safe. Failing tests are reported in one
 # line each (`--tb=line`): the error text is what matters here, not the stack.
 
@@ -75,12 +75,12 @@ _ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
 
 # %% [markdown]
 # Helpers shared by the demonstrations: what a brand-new connection sees (only committed rows), a
-# clean-up for demonstrations that commit on purpose, and lesson 04's statement recorder.
+# clean-up for demonstrations that commit on purpose, and lesson 05's statement recorder.
 
 # %%
 @asynccontextmanager
 async def fixed_engine(url: str | None = None):
-    """An engine with lesson 04's SQLite fix (a no-op on PostgreSQL), disposed at exit."""
+    """An engine with lesson 05's SQLite fix (a no-op on PostgreSQL), disposed at exit."""
     engine = create_async_engine(url or nb.database_url)
     fix_sqlite_savepoints(engine)
     try:
@@ -238,7 +238,7 @@ async def test_two_arrivals(seed_style_client, route):
 # %% [markdown]
 # The first request takes Max; the second one has to retry.
 #
-# **Quiz 05.1.** Under seed 002's fixture, the naive route's second request fails to insert Max and
+# **Quiz 06.1.** Under seed 002's fixture, the naive route's second request fails to insert Max and
 # calls `session.rollback()`. What happens to its next attempt, Cody?
 # - **a)** Cody is inserted: the rollback only undid the failed Max.
 # - **b)** It fails: the rollback ended the test's own transaction, which is still open in the
@@ -247,7 +247,7 @@ async def test_two_arrivals(seed_style_client, route):
 # - **d)** `IntegrityError` again: the first request's Max is still there.
 
 # %% tags=["quiz-answer"]
-answer("05.1", "b")
+answer("06.1", "b")
 
 # %%
 run_tests("test_two_arrivals[naive]", expect="failed")
@@ -265,10 +265,10 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 
 # %% [markdown]
 # The tempting "fix" is to begin the test's transaction without the context manager
-# (`outer = await connection.begin()` ... `await outer.rollback()` at teardown). Lesson 03 showed
+# (`outer = await connection.begin()` ... `await outer.rollback()` at teardown). Lesson 04 showed
 # this with another route; here is the retry route's version.
 #
-# **Quiz 05.2.** With a plain `await connection.begin()`, the test passes. What is left in the
+# **Quiz 06.2.** With a plain `await connection.begin()`, the test passes. What is left in the
 # database after the fixture's final rollback?
 # - **a)** Nothing: the fixture rolled back.
 # - **b)** Max and Cody.
@@ -276,7 +276,7 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 # - **d)** Max only.
 
 # %% tags=["quiz-answer"]
-answer("05.2", "c")
+answer("06.2", "c")
 
 # %%
 @pytest.fixture
@@ -333,7 +333,7 @@ print(await committed())
 #
 # ## 4. Fix the fixture: `create_savepoint`
 #
-# The other side of the same coin: lesson 03's fixture (`tests/isolation.py`), where each request
+# The other side of the same coin: lesson 04's fixture (`tests/isolation.py`), where each request
 # gets a fresh session joined with `join_transaction_mode="create_savepoint"`. There the naive
 # route's `rollback()` only rolls back to the session's savepoint. Both routes, same test:
 
@@ -363,7 +363,7 @@ print(await committed())
 # Both pass, nothing leaks. Which fix should you make? Both: the fixture fix makes every route
 # testable as it is. But the fixture fix does not make the naive route right.
 #
-# **Quiz 05.3.** Both routes pass under `create_savepoint`. Which statement is true?
+# **Quiz 06.3.** Both routes pass under `create_savepoint`. Which statement is true?
 # - **a)** Then they are equivalent; keep whichever reads better.
 # - **b)** The naive route's `rollback()` throws away everything the request did before the failed
 #   attempt; only the savepoint route keeps it. The tests above do no earlier work, so they cannot
@@ -372,7 +372,7 @@ print(await committed())
 # - **d)** `create_savepoint` makes the naive route use savepoints in production too.
 
 # %% tags=["quiz-answer"]
-answer("05.3", "b")
+answer("06.3", "b")
 
 # %% [markdown]
 # ## 5. Why the savepoint route is also better in production
@@ -674,7 +674,7 @@ assert seconds["drop_create"] > 1.3 * seconds["rollback"]
 # PostgreSQL (`fsync` on). The fresh in-memory database took 1.3 to 3.5 times as long as rollback
 # on the SQLite file, and **less** time (0.4 to 0.9) than rollback on PostgreSQL: it is not the same
 # database, it is a tiny SQLite one. Creating three tables in memory is cheap; each table you add
-# makes every test pay more. Lesson 08 measures the strategies properly.
+# makes every test pay more. Lesson 10 measures the strategies properly.
 #
 # One more difference: drop/create cleans up *before* each test, so the last test's rows are still
 # in the database after the run:
@@ -724,4 +724,4 @@ assert await committed() == {"animals": [], "adopters": []}
 # - "Recreate the database per test" works by giving up rollback isolation and costs time on every
 #   test; the diagnosis behind it (one shared session) is wrong.
 #
-# **Next:** [06 · Mocking external services and background tasks](06_mocking.ipynb)
+# **Next:** [08 · Mocking external services and background tasks](08_mocking.ipynb)

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 03 · Rollback fixtures
+# # 04 · Rollback fixtures
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 25 min · **Exercises:** 15 min
@@ -29,11 +29,11 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("03")
+nb = setup("04")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. `setup("03")` has already pointed `DATABASE_URL` at this
+# Everything else this notebook uses. `setup("04")` has already pointed `DATABASE_URL` at this
 # notebook's own, empty database, so importing `app` now is safe. Failing tests will be reported
 # in one line each (`--tb=line`): the error text is what matters here, not the stack.
 
@@ -209,7 +209,7 @@ wipe()
 # that factory; `client` serves the app with it.
 #
 # `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real savepoints;
-# it does nothing on PostgreSQL. Lesson 04 shows what goes wrong without it.
+# it does nothing on PostgreSQL. Lesson 05 shows what goes wrong without it.
 
 # %%
 @pytest.fixture
@@ -237,7 +237,7 @@ show_leftovers()
 # connection that is already in a transaction does not pass its `commit()` on. But it *does* pass
 # on its `rollback()`. Before running the 409 test, predict.
 #
-# **Quiz 03.1.** In `test_duplicate_is_409_and_the_app_carries_on`, the second `POST` fails on the
+# **Quiz 04.1.** In `test_duplicate_is_409_and_the_app_carries_on`, the second `POST` fails on the
 # unique name and the route calls `await session.rollback()`. With the fixture above, what does that
 # rollback undo?
 # - **a)** Only the failed `INSERT` of the second Rex.
@@ -246,7 +246,7 @@ show_leftovers()
 # - **d)** The session's own state only; the connection's transaction is untouched.
 
 # %% tags=["quiz-answer"]
-answer("03.1", "b")
+answer("04.1", "b")
 
 # %% [markdown]
 # Run it and see what the rest of the test makes of that.
@@ -290,7 +290,7 @@ wipe()
 run_async(count_rows(nb.database_url))
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (steps 1-3, ~12 min).** Let the class predict Quiz 03.1 by show of hands before
+# **Instructor notes (steps 1-3, ~12 min).** Let the class predict Quiz 04.1 by show of hands before
 # running the cell; most choose a) or d). The surprise in step 3 is the order of events: commits are
 # swallowed (good) but rollbacks are not (bad). If someone asks "why not just catch the error in the
 # fixture": the plain-`begin()` variant shows that silence is worse than the error.
@@ -338,7 +338,7 @@ run_tests("test_duplicate_is_409_and_the_app_carries_on", "test_create_rex")
 show_leftovers()
 
 # %% [markdown]
-# **Quiz 03.2.** Under the step 4 fixture, what does the route's `await session.commit()` send to
+# **Quiz 04.2.** Under the step 4 fixture, what does the route's `await session.commit()` send to
 # the database?
 # - **a)** `RELEASE SAVEPOINT`
 # - **b)** `COMMIT`
@@ -346,7 +346,7 @@ show_leftovers()
 # - **d)** `ROLLBACK TO SAVEPOINT`
 
 # %% tags=["quiz-answer"]
-answer("03.2", "a")
+answer("04.2", "a")
 
 # %% [markdown]
 # To see it, we listen to the engine's transaction events while two requests go through: a `POST`
@@ -477,7 +477,7 @@ assert_database_empty()
 # %% [markdown]
 # ## Sequences are not rolled back
 #
-# **Quiz 03.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
+# **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
 # - **a)** 1: the rollback restored the table exactly as it was.
 # - **b)** 1 or 2 at random: PostgreSQL caches sequence values per connection.
@@ -485,7 +485,7 @@ assert_database_empty()
 # - **d)** The test fails: the rolled-back id 1 is still reserved by a lock.
 
 # %% tags=["quiz-answer"]
-answer("03.3", "c")
+answer("04.3", "c")
 
 # %% [markdown]
 # The same test twice (parametrised), recording the id the app returns. We start from fresh
@@ -563,14 +563,14 @@ assert_database_empty()
 # connection for the whole run is faster") and there is one rollback, after the last test. (A
 # session-scoped `client` would need a session-scoped `sessions`: the same thing.)
 #
-# **Quiz 03.4.** With `sessions` session-scoped, what happens to two tests that each create Rex?
+# **Quiz 04.4.** With `sessions` session-scoped, what happens to two tests that each create Rex?
 # - **a)** Nothing changes: each test still runs in its own transaction.
 # - **b)** Rex leaks into the database after the run.
 # - **c)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
 # - **d)** pytest refuses a session-scoped async fixture.
 
 # %% tags=["quiz-answer"]
-answer("03.4", "c")
+answer("04.4", "c")
 
 # %% [markdown]
 # The helper's fixture again, with `scope="session"` (the loop scope is already `session`, from
@@ -601,7 +601,7 @@ run_async(count_rows(nb.database_url))
 # Nothing reached the database, yet the tests were not isolated from each other: the second one got
 # a 409. Isolation lasts as long as the fixture that owns the transaction, so everything that writes
 # must be function-scoped. (A long-lived *session* that holds its own savepoint fails in a nastier
-# way, `savepoint ... does not exist`; lesson 04 takes that apart.) Back to function scope:
+# way, `savepoint ... does not exist`; lesson 05 takes that apart.) Back to function scope:
 
 # %%
 @pytest.fixture
@@ -714,7 +714,7 @@ show_leftovers()
 # whose app code never calls `commit()` or `rollback()`, and such apps are rare. The working
 # version is step 4 (`tests/isolation.py`): the test owns the connection and its transaction, and
 # each request gets its own session inside a savepoint. (The article's speed figures are lesson
-# 08's subject.)
+# 10's subject.)
 
 # %%
 assert_database_empty()
@@ -747,4 +747,4 @@ assert_database_empty()
 # - Fixtures that own the transaction, or write, are function-scoped.
 # - `tests/isolation.py` is this fixture, ready to copy.
 #
-# **Next:** [04 · Savepoints](04_savepoints.ipynb)
+# **Next:** [05 · Savepoints](05_savepoints.ipynb)

@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 04 · Savepoints
+# # 05 · Savepoints
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 15 min
 #
-# **Prerequisites:** 03 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`)
+# **Prerequisites:** 04 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`)
 #
 # **You will be able to**
 # - say what `SAVEPOINT`, `RELEASE SAVEPOINT` and `ROLLBACK TO SAVEPOINT` do to the rows of a
@@ -28,11 +28,11 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("04")
+nb = setup("05")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. `setup("04")` has already pointed `DATABASE_URL` at this
+# Everything else this notebook uses. `setup("05")` has already pointed `DATABASE_URL` at this
 # notebook's own, empty database, so importing `app` now is safe. Failing tests are reported in one
 # line each (`--tb=line`): the error text is what matters here, not the stack.
 
@@ -67,7 +67,7 @@ _ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
 # `ROLLBACK TO` cell that destroys a later savepoint: part 4 depends on it. Give the exercise its
 # 15 minutes right after part 2. Part 3 and the claim check (~6 min) are the ones that save people
 # days: ask "who runs their tests on SQLite?" first. Part 4 (~8 min): let the class predict Quiz
-# 04.3 before showing the trace. Run the notebook once on PostgreSQL before the
+# 05.3 before showing the trace. Run the notebook once on PostgreSQL before the
 # workshop (`DATABASE_URL=$(scripts/postgres start)`), so you have seen both error texts.
 
 # %% [markdown]
@@ -131,9 +131,9 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # %% [markdown]
 # `ROLLBACK TO` undid Tom and only Tom: Rex, inserted before the savepoint, is still there, and the
 # transaction goes on. That is the whole trick behind a retry that survives a failed attempt
-# (lesson 05) and behind a test fixture that survives the app's `rollback()` (lesson 03).
+# (lesson 06) and behind a test fixture that survives the app's `rollback()` (lesson 04).
 #
-# **Quiz 04.1.** Inside a transaction: `SAVEPOINT s`, `INSERT Tom`, `RELEASE SAVEPOINT s`, then the
+# **Quiz 05.1.** Inside a transaction: `SAVEPOINT s`, `INSERT Tom`, `RELEASE SAVEPOINT s`, then the
 # transaction is rolled back. What does a brand-new connection see afterwards?
 # - **a)** Tom: `RELEASE` committed the work done since the savepoint.
 # - **b)** Nothing: `RELEASE` only drops the bookmark; Tom belongs to the transaction, which was rolled back.
@@ -141,7 +141,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # - **d)** Tom, but only on PostgreSQL.
 
 # %% tags=["quiz-answer"]
-answer("04.1", "b")
+answer("05.1", "b")
 
 # %% [markdown]
 # The same steps, with a second connection looking in:
@@ -261,7 +261,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
     await conn.rollback()
 
 # %% [markdown]
-# This is also what a session joined with `join_transaction_mode="create_savepoint"` (lesson 03)
+# This is also what a session joined with `join_transaction_mode="create_savepoint"` (lesson 04)
 # does for the app: its `commit()` is a `RELEASE SAVEPOINT`, its `rollback()` a
 # `ROLLBACK TO SAVEPOINT`, and the test's outer transaction is never touched.
 
@@ -321,7 +321,7 @@ async def test_import_skips_taken_names_and_keeps_the_rest(exercise_session):
 # calls `begin()`, which reaches it as a no-op. SQLite, for its part, has a rule: a `SAVEPOINT`
 # outside any transaction starts one, and releasing that outermost savepoint **commits** it.
 #
-# **Quiz 04.2.** A suite uses lesson 03's fixture (outer transaction, sessions joined with
+# **Quiz 05.2.** A suite uses lesson 04's fixture (outer transaction, sessions joined with
 # `create_savepoint`, rollback at teardown) on an engine *without* the fix. On PostgreSQL nothing
 # leaks; on SQLite, rows committed by the app stay in the database. Why?
 # - **a)** SQLite does not support savepoints, so SQLAlchemy silently ignores `create_savepoint`.
@@ -331,10 +331,10 @@ async def test_import_skips_taken_names_and_keeps_the_rest(exercise_session):
 # - **d)** The outer transaction is rolled back on another connection.
 
 # %% tags=["quiz-answer"]
-answer("04.2", "c")
+answer("05.2", "c")
 
 # %% [markdown]
-# Lesson 03's recipe in a few lines, as a function we can run on any engine: an outer transaction,
+# Lesson 04's recipe in a few lines, as a function we can run on any engine: an outer transaction,
 # a session joined with `create_savepoint` that adds "Leaky" and commits, the outer rollback. It
 # returns what was sent, and whether the driver still had a transaction open right after the
 # session's `commit()` (we ask the driver connection itself: `in_transaction` on SQLite,
@@ -505,7 +505,7 @@ assert leaked == ["Committed"]
 # row stays. (Without the SQLite fix it is worse: the `RELEASE` alone commits, part 3. And in the
 # post the requests do not even use that session: without a dependency override the app commits
 # through its own engine, lesson 02.) What isolates is an outer transaction that the *test* owns
-# and never commits, with the app's sessions joined to it: lesson 03's fixture.
+# and never commits, with the app's sessions joined to it: lesson 04's fixture.
 
 # %% [markdown]
 # ## 4. What "savepoint ... does not exist" really means
@@ -517,7 +517,7 @@ assert leaked == ["Committed"]
 #
 # ### 4a. Two requests at once on the test's one connection
 #
-# A fixture like lesson 03's, serving only the animal routes, that also records the statements
+# A fixture like lesson 04's, serving only the animal routes, that also records the statements
 # each test sends (after the outer transaction has begun):
 
 # %%
@@ -555,7 +555,7 @@ run_tests("test_two_arrivals_at_once", expect="failed")
 # SQLite reports `no such savepoint: sa_savepoint_2`, PostgreSQL `savepoint "sa_savepoint_2" does
 # not exist`, and SQLAlchemy warns `nested transaction already deassociated from connection`.
 #
-# **Quiz 04.3.** Two concurrent requests in one rollback-isolated test: where did `sa_savepoint_2` go?
+# **Quiz 05.3.** Two concurrent requests in one rollback-isolated test: where did `sa_savepoint_2` go?
 # - **a)** PostgreSQL and SQLite drop savepoints that stay idle for too long.
 # - **b)** The two requests' sessions share the test's connection: the first request's `RELEASE
 #   SAVEPOINT sa_savepoint_1` also released `sa_savepoint_2`, created after it by the second request.
@@ -563,7 +563,7 @@ run_tests("test_two_arrivals_at_once", expect="failed")
 # - **d)** The test forgot to `await` one of the requests.
 
 # %% tags=["quiz-answer"]
-answer("04.3", "b")
+answer("05.3", "b")
 
 # %% [markdown]
 # The recorded statements show the interleaving:
@@ -671,7 +671,7 @@ assert await committed_names() == []
 # The second way is a session that outlives one test. Seed 003 hands out one session per *module*
 # ("create it once, it is faster"). Below, the test connection and a shared session are
 # module-scoped, each test also gets its own session, and all of them use `create_savepoint`,
-# so every single line looks like lesson 03's recipe. The first test seeds Rex through the shared
+# so every single line looks like lesson 04's recipe. The first test seeds Rex through the shared
 # session; the second checks, through the shared session too, that a second Rex is refused, and
 # then commits its own work.
 
@@ -719,7 +719,7 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
     await own_session.commit()
 
 # %% [markdown]
-# **Quiz 04.4.** Predict before running them: what happens to the two tests with the module-scoped
+# **Quiz 05.4.** Predict before running them: what happens to the two tests with the module-scoped
 # shared session?
 # - **a)** Both pass; `create_savepoint` protects every session.
 # - **b)** The second test fails: the shared session's `rollback()` goes back to *its* savepoint,
@@ -728,7 +728,7 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # - **d)** Both pass, but Rex leaks into the database.
 
 # %% tags=["quiz-answer"]
-answer("04.4", "b")
+answer("05.4", "b")
 
 # %% tags=["nbval-ignore-output"]
 run_tests("test_seed_rex", "test_second_rex_is_refused_and_my_work_is_kept", expect="failed")
@@ -746,7 +746,7 @@ assert MODULE_TRACE[-2:] == ["ROLLBACK TO SAVEPOINT sa_savepoint_1", "RELEASE SA
 # flush does not end it). The second test's own session opened `sa_savepoint_2`. The shared
 # session's `rollback()` went back to `sa_savepoint_1`, which ends every savepoint after it, so the
 # own session's `commit()` (`RELEASE SAVEPOINT sa_savepoint_2`) finds nothing. It also wiped Tom.
-# The fix is lesson 03's rule: **fixtures that write are function-scoped**, so no session carries a
+# The fix is lesson 04's rule: **fixtures that write are function-scoped**, so no session carries a
 # savepoint from one test into the next. The same tests with a function-scoped shared session:
 
 # %%
@@ -776,8 +776,8 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # Both pass. The first test's Rex is gone in the second one: the session that held it was closed at
 # the end of the first test, which rolled back to its savepoint. Do not stop here, though: the
 # *connection* is still module-scoped, so whatever a test commits stays visible to the tests after
-# it until the module ends (lesson 03, Quiz 03.4). Make everything that writes function-scoped,
-# the connection included, and you are back to lesson 03's fixture.
+# it until the module ends (lesson 04, Quiz 04.4). Make everything that writes function-scoped,
+# the connection included, and you are back to lesson 04's fixture.
 
 # %%
 print("rows left behind:", await committed_names())
@@ -812,4 +812,4 @@ assert await committed_names() == []
 #   Run requests one at a time; test real concurrency on committed data cleaned up another way;
 #   keep writing fixtures function-scoped.
 #
-# **Next:** [05 · Retry routes](05_retry_routes.ipynb)
+# **Next:** [06 · Retry routes](06_retry_routes.ipynb)

@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 08 · Speed and scale: what isolation costs
+# # 10 · Speed and scale: what isolation costs
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 10 min
 #
-# **Prerequisites:** 03 · Rollback fixtures, 05 · Retry routes
+# **Prerequisites:** 04 · Rollback fixtures, 06 · Retry routes
 #
 # **You will be able to**
 # - name six ways to isolate database tests and point at the few lines of fixture code that make
@@ -30,7 +30,7 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("08")
+nb = setup("10")
 nb
 
 # %% [markdown]
@@ -101,7 +101,7 @@ print("# --- freshdb:", STRATEGIES["freshdb"].description)
 #   has made it durable (an `fsync` of the write-ahead log on PostgreSQL, of the journal and the file
 #   on SQLite). Nothing is cleaned, so the tests must use unique data. This is the floor that every
 #   other strategy is compared with.
-# - **rollback** (`tests/isolation.py`, lesson 03): the app's commits become `RELEASE SAVEPOINT`;
+# - **rollback** (`tests/isolation.py`, lesson 04): the app's commits become `RELEASE SAVEPOINT`;
 #   nothing is committed, nothing is written durably, and the teardown is one `ROLLBACK`.
 # - **DELETE**: real commits, then one `DELETE` per table, children first (foreign keys), in one
 #   more committed transaction.
@@ -114,7 +114,7 @@ print("# --- freshdb:", STRATEGIES["freshdb"].description)
 #   ... TEMPLATE` on PostgreSQL, a file copy on SQLite), with a new engine and new connections.
 
 # %% [markdown]
-# **Quiz 08.1.** In the benchmark's full runs (part 2), the rollback strategy is *faster* than no
+# **Quiz 10.1.** In the benchmark's full runs (part 2), the rollback strategy is *faster* than no
 # isolation at all, on both databases. Why can doing more (a transaction, a savepoint per commit,
 # a rollback) take less time than doing nothing?
 # - **a)** It cannot: that is measurement noise.
@@ -125,7 +125,7 @@ print("# --- freshdb:", STRATEGIES["freshdb"].description)
 # - **d)** The rollback fixture reuses one connection per test, so no connection is opened at all.
 
 # %% tags=["quiz-answer"]
-answer("08.1", "c")
+answer("10.1", "c")
 
 # %% [markdown]
 # ## 2. The stored full run
@@ -225,9 +225,9 @@ if (RESULTS / "isolation-benchmark.png").exists():
 # Now a live run on the database this notebook uses: the benchmark's own suite, 20 tests, under
 # two strategies (rollback and DELETE, the "manual cleanup" of part 5's claim), each in a real
 # pytest subprocess, with the benchmark's clock (`bench.runner.run_pytest`). About 8 seconds; most
-# of it is pytest starting up, which the clock leaves out. (Lesson 05 measured drop/create live.)
+# of it is pytest starting up, which the clock leaves out. (Lesson 06 measured drop/create live.)
 #
-# **Quiz 08.2.** pytest times three phases of each test: *setup* (fixtures before the test),
+# **Quiz 10.2.** pytest times three phases of each test: *setup* (fixtures before the test),
 # *call* (the test) and *teardown* (fixtures after it). Which phase grows the most when you switch
 # from rollback to DELETE?
 # - **a)** setup: creating the session factory is slower.
@@ -237,7 +237,7 @@ if (RESULTS / "isolation-benchmark.png").exists():
 # - **d)** All three grow by about the same factor.
 
 # %% tags=["quiz-answer"]
-answer("08.2", "c")
+answer("10.2", "c")
 
 # %% [markdown]
 # The live run. The cell prints the median of each phase (ms per test) and the ratio of test-phase
@@ -246,7 +246,7 @@ answer("08.2", "c")
 
 # %% tags=["nbval-ignore-output"]
 live_strategies = ["rollback", "delete"]
-workdir = Path(tempfile.mkdtemp(prefix="nb08-bench-"))
+workdir = Path(tempfile.mkdtemp(prefix="nb10-bench-"))
 base_url = nb.database_url if nb.backend == "postgresql" else f"sqlite+aiosqlite:///{workdir / 'bench.sqlite'}"
 prepare_workdir(workdir, 20, [nb.backend], live_strategies)
 live = {name: run_pytest(workdir, nb.backend, base_url, name, tests=20) for name in live_strategies}
@@ -268,7 +268,7 @@ assert teardown["delete"] > 1.5 * teardown["rollback"]
 # rollback's cleanup is a few milliseconds, DELETE's several times that (12 statements and a
 # durable commit). Setup is about the same for both: it starts the app the same way. The call is
 # a little slower under DELETE, because there each request's commit is real and waits for the disk,
-# the effect quiz 08.1 was about. With only 20 tests, one slow test moves the ratios,
+# the effect quiz 10.1 was about. With only 20 tests, one slow test moves the ratios,
 # which is why the full run uses 300 tests, three repeats and medians.
 
 # %% [markdown]
@@ -278,7 +278,7 @@ assert teardown["delete"] > 1.5 * teardown["rollback"]
 # out between them. Each worker runs its own fixtures, so each opens its own connections to... which
 # database? If both use the same one, one worker's cleanup meets the other's data.
 #
-# **Quiz 08.3.** Two xdist workers share one database, and the fixtures clean up with DELETE (or
+# **Quiz 10.3.** Two xdist workers share one database, and the fixtures clean up with DELETE (or
 # TRUNCATE) after each test. Worker `gw0` has committed an animal and is about to read it back when
 # `gw1` finishes a test. What happens?
 # - **a)** Nothing: each worker's transactions are isolated from the other's.
@@ -288,7 +288,7 @@ assert teardown["delete"] > 1.5 * teardown["rollback"]
 # - **d)** The database raises a serialization error in both workers.
 
 # %% tags=["quiz-answer"]
-answer("08.3", "b")
+answer("10.3", "b")
 
 # %% [markdown]
 # A deterministic replay of that interleaving, with the app's tables: worker A commits Max, then
@@ -359,7 +359,7 @@ assert shared == [] and separate == ["Max"]
 # %%
 print(inspect.getsource(database.test_database_url))
 
-selected = os.environ["COURSE_SELECTED_DATABASE_URL"]  # the database you chose, before setup("08")
+selected = os.environ["COURSE_SELECTED_DATABASE_URL"]  # the database you chose, before setup("10")
 for worker in ["master", "gw0", "gw1"]:
     env = {"DATABASE_URL": selected, "PYTEST_XDIST_WORKER": worker}
     with mock.patch.dict(os.environ, env):
@@ -521,4 +521,4 @@ assert await committed_names(nb.database_url) == []
 #   `PYTEST_XDIST_WORKER` (`course.database.test_database_url`); parallelism pays only with spare
 #   CPUs.
 #
-# **Next:** [09 · Capstone](09_capstone.ipynb)
+# **Next:** [12 · Capstone](12_capstone.ipynb)

@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 07 · Testing scheduled jobs
+# # 09 · Testing scheduled jobs
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 10 min
 #
-# **Prerequisites:** 03 · Rollback fixtures, 06 · Mocking external services and background tasks
+# **Prerequisites:** 04 · Rollback fixtures, 08 · Mocking external services and background tasks
 #
 # **You will be able to**
 # - test a scheduled job's work as a plain function of `(session, now, ttl)`, boundary included,
@@ -30,11 +30,11 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("07")
+nb = setup("09")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. `setup("07")` has pointed `DATABASE_URL` at this notebook's
+# Everything else this notebook uses. `setup("09")` has pointed `DATABASE_URL` at this notebook's
 # own, empty database before anything imports `app`.
 
 # %%
@@ -98,7 +98,7 @@ print(inspect.getsource(jobs.run_expiry_job))
 
 # %% [markdown]
 # That split is the design decision that makes the job testable: a test calls the work with any
-# `now` it likes, inside a rolled-back transaction, and never waits. Fixtures as in lesson 03 (a
+# `now` it likes, inside a rolled-back transaction, and never waits. Fixtures as in lesson 04 (a
 # fresh engine per test, sessions joined to a never-committed transaction), and a helper that
 # reserves an animal at a given time:
 
@@ -154,7 +154,7 @@ async def test_expires_only_unpaid_reservations_older_than_the_ttl(session):
 # %% [markdown]
 # No scheduler, no clock, no sleep: the test says "it is 20 November, 12:00" and the job believes it.
 #
-# **Quiz 07.1.** A reservation was made exactly 48 hours before `now` (to the microsecond). What does
+# **Quiz 09.1.** A reservation was made exactly 48 hours before `now` (to the microsecond). What does
 # `expire_unpaid_reservations(session, now=now, ttl=48 h)` do with it?
 # - **a)** Keeps it: 48 hours have not been *exceeded*.
 # - **b)** Expires it: the query compares with `<=`.
@@ -162,7 +162,7 @@ async def test_expires_only_unpaid_reservations_older_than_the_ttl(session):
 # - **d)** It depends on when the test runs.
 
 # %% tags=["quiz-answer"]
-answer("07.1", "b")
+answer("09.1", "b")
 
 # %% [markdown]
 # The boundary is a business rule, so it gets its own test (and the test documents the rule):
@@ -217,7 +217,7 @@ async def test_entry_point_follows_the_clock(sessions, session, monkeypatch):
 # The test reaches the 48th hour in no time, with an `await` on the database in between. That last
 # detail is not a given.
 #
-# **Quiz 07.2.** freezegun is the other popular clock library. Why do async tests that use it with
+# **Quiz 09.2.** freezegun is the other popular clock library. Why do async tests that use it with
 # its defaults tend to hang?
 # - **a)** freezegun does not support `datetime.now(timezone.utc)`.
 # - **b)** It also freezes `time.monotonic`, the clock the event loop schedules with: a sleep or a
@@ -226,7 +226,7 @@ async def test_entry_point_follows_the_clock(sessions, session, monkeypatch):
 # - **d)** It patches `asyncio.sleep` to return immediately, and the loop spins.
 
 # %% tags=["quiz-answer"]
-answer("07.2", "b")
+answer("09.2", "b")
 
 # %% [markdown]
 # freezegun is not installed here (and we do not add it), so we show the mechanism itself. First:
@@ -364,7 +364,7 @@ assert get_settings().scheduler_enabled is False and "SCHEDULER_ENABLED" not in 
 # every job runs once per worker (PITFALLS 26). APScheduler's FAQ is explicit that a job store
 # cannot be shared between processes to prevent this.
 #
-# **Quiz 07.3.** Two workers both run the expiry job at 13:00. Which change makes sure its work
+# **Quiz 09.3.** Two workers both run the expiry job at 13:00. Which change makes sure its work
 # happens only once?
 # - **a)** `replace_existing=True` in `add_job` (it is already there).
 # - **b)** Give the job a fixed `id`.
@@ -373,7 +373,7 @@ assert get_settings().scheduler_enabled is False and "SCHEDULER_ENABLED" not in 
 # - **d)** Use `BackgroundScheduler` instead of `AsyncIOScheduler`.
 
 # %% tags=["quiz-answer"]
-answer("07.3", "c")
+answer("09.3", "c")
 
 # %% [markdown]
 # We simulate two workers in this process: two instances of the app, both started with the
@@ -651,4 +651,4 @@ assert left == 0
 # - Every worker that starts a scheduler runs every job: run one scheduler process, or take a lease
 #   row (job, slot) in the job's own transaction; advisory locks only exclude overlapping runs.
 #
-# **Next:** [08 · Speed and scale: what isolation costs](08_speed_and_scale.ipynb)
+# **Next:** [10 · Speed and scale: what isolation costs](10_speed_and_scale.ipynb)

@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 06 · Mocking external services and background tasks
+# # 08 · Mocking external services and background tasks
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 10 min
 #
-# **Prerequisites:** 02 · Dependency overrides, 03 · Rollback fixtures
+# **Prerequisites:** 02 · Dependency overrides, 04 · Rollback fixtures
 #
 # **You will be able to**
 # - mock the payment provider at the HTTP transport with respx, so the app's own gateway code runs,
@@ -30,11 +30,11 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("06")
+nb = setup("08")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. `setup("06")` has pointed `DATABASE_URL` at this notebook's own,
+# Everything else this notebook uses. `setup("08")` has pointed `DATABASE_URL` at this notebook's own,
 # empty database, so importing `app` now is safe. Failing tests are reported in one line each.
 
 # %%
@@ -69,7 +69,7 @@ _ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
 # **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~3 min): read the
 # gateway code aloud, it is what the three techniques disagree about. Part 2 (~5 min) is respx; part 3
 # (~4 min) the fake, whose failure to see the bug is the key moment: ask the room to predict the
-# result of quiz 06.2 before running it. Part 4 (~5 min) is `unittest.mock` and seed 003; part 5
+# result of quiz 08.2 before running it. Part 4 (~5 min) is `unittest.mock` and seed 003; part 5
 # (~3 min) background tasks. Nothing here depends on the database backend: the outputs are the same on
 # SQLite and PostgreSQL. If a cell hangs on PostgreSQL, an interrupted run left a transaction open:
 # restart the kernel and run from the top.
@@ -99,7 +99,7 @@ print(inspect.getsource(PaymentGateway.charge))
 # | `get_payment_gateway` | a fake gateway, via `dependency_overrides` | no |
 # | `PaymentGateway.charge` | `unittest.mock.patch` | no |
 #
-# The fixtures, as in `tests/conftest.py`: rollback-isolated sessions (lesson 03), a recording notifier
+# The fixtures, as in `tests/conftest.py`: rollback-isolated sessions (lesson 04), a recording notifier
 # instead of the mail sender, respx for the provider, and a client that runs the app's lifespan (so
 # the gateway gets the lifespan's HTTP client). `reservation` reserves Luna the cat (fee EUR 90) for
 # Ana through the API.
@@ -192,7 +192,7 @@ async def test_provider_failure_is_502(client, reservation, payments, sessions, 
 # %% [markdown]
 # What if a test forgets to register the provider's answer, or the app calls a URL nobody expected?
 #
-# **Quiz 06.1.** The `payments` fixture has no route for `POST /v1/charges`, and the test pays. What
+# **Quiz 08.1.** The `payments` fixture has no route for `POST /v1/charges`, and the test pays. What
 # happens?
 # - **a)** The request goes out to `payments.example.com` for real.
 # - **b)** respx answers `200` with an empty body; the test passes or fails depending on its asserts.
@@ -200,7 +200,7 @@ async def test_provider_failure_is_502(client, reservation, payments, sessions, 
 # - **d)** The test fails with an error that names the unmocked request.
 
 # %% tags=["quiz-answer"]
-answer("06.1", "d")
+answer("08.1", "d")
 
 # %%
 async def test_paying_without_telling_respx_what_to_answer(client, reservation):
@@ -293,14 +293,14 @@ def release(request, monkeypatch):
 # The same payment test, written both ways, run against both releases. (The key list is compared
 # sorted, so the failure message is the same on every run.)
 #
-# **Quiz 06.2.** Which of the four runs fail?
+# **Quiz 08.2.** Which of the four runs fail?
 # - **a)** None: both tests check the payment.
 # - **b)** Both "with a bug" runs.
 # - **c)** Only the respx test "with a bug".
 # - **d)** Only the fake test "with a bug".
 
 # %% tags=["quiz-answer"]
-answer("06.2", "c")
+answer("08.2", "c")
 
 # %%
 async def test_pay_with_respx(client, reservation, payments, release):
@@ -350,7 +350,7 @@ run_tests("test_patch_the_dependency_function", expect="failed")
 # FastAPI dependency, `dependency_overrides` is the way. A method is different: `gateway.charge` is
 # looked up on the class at every call, so `PaymentGateway.charge` is a good target.
 #
-# **Quiz 06.3.** With `patch("app.services.payments.PaymentGateway.charge") as mock_charge` and
+# **Quiz 08.3.** With `patch("app.services.payments.PaymentGateway.charge") as mock_charge` and
 # `mock_charge.return_value = {"status": "success"}`, the route runs
 # `charge = await gateway.charge(...)` and then reads `charge.id`. What happens?
 # - **a)** `await` fails: a dictionary is not awaitable.
@@ -359,7 +359,7 @@ run_tests("test_patch_the_dependency_function", expect="failed")
 # - **d)** `patch` refuses to replace an `async` method.
 
 # %% tags=["quiz-answer"]
-answer("06.3", "b")
+answer("08.3", "b")
 
 # %%
 async def test_seed_003_return_value(client, reservation):
@@ -482,7 +482,7 @@ class BrokenNotifier:
         raise ConnectionError("mail server down")
 
 # %% [markdown]
-# **Quiz 06.4.** The reservation succeeds, the route returns, then the background mail raises. What does
+# **Quiz 08.4.** The reservation succeeds, the route returns, then the background mail raises. What does
 # the test's `await client.post("/adoptions", ...)` do, with `ASGITransport`'s defaults?
 # - **a)** It returns the 201: the response was complete before the task ran.
 # - **b)** It returns a 500.
@@ -490,7 +490,7 @@ class BrokenNotifier:
 # - **d)** It hangs.
 
 # %% tags=["quiz-answer"]
-answer("06.4", "c")
+answer("08.4", "c")
 
 # %% [markdown]
 # The test below reserves one animal with the default transport and another with
@@ -564,4 +564,4 @@ assert await committed_rows() == {"animals": 0, "adopters": 0, "adoptions": 0}
 #   that raises makes the client call raise (default `raise_app_exceptions=True`), after the route's
 #   work was committed.
 #
-# **Next:** [07 · Scheduled jobs](07_scheduled_jobs.ipynb)
+# **Next:** [09 · Scheduled jobs](09_scheduled_jobs.ipynb)

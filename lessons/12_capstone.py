@@ -9,12 +9,12 @@
 # ---
 
 # %% [markdown]
-# # 09 · Capstone: your own conftest.py
+# # 12 · Capstone: your own conftest.py
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 20 min · **Exercises:** 10 min
 #
-# **Prerequisites:** 01 to 08 (this notebook puts their pieces together)
+# **Prerequisites:** 01 to 10 (this notebook puts their pieces together)
 #
 # **You will be able to**
 # - assemble a complete `conftest.py` for an async FastAPI + SQLAlchemy app: one database per
@@ -30,7 +30,7 @@
 from course.notebook import setup
 from course.quiz import answer
 
-nb = setup("09")
+nb = setup("12")
 nb
 
 # %% [markdown]
@@ -83,7 +83,7 @@ def project_file(name, cell):
     print(f"wrote {path.name} ({len(cell.splitlines())} lines)")
 
 # %% [markdown]
-# First the helper of lessons 03 and 04, `tests/isolation.py`. It imports nothing from the app, so
+# First the helper of lessons 04 and 05, `tests/isolation.py`. It imports nothing from the app, so
 # it is copied as it is, next to the conftest. That is the point of keeping it separate: in your
 # project this is one `cp`.
 
@@ -108,7 +108,7 @@ asyncio_default_test_loop_scope = session
 # Now the conftest, in four cells: each writes one part, and a cell after them joins the parts into
 # `conftest.py`. Part 1: **which database**. Each
 # process gets a sibling of the database you name in `DATABASE_URL`: `<name>_master` in a serial
-# run, `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (lesson 08). The app reads its setting at
+# run, `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (lesson 10). The app reads its setting at
 # import time, so the conftest points `DATABASE_URL` at the test database **before** importing the
 # app: even a test that bypasses the override can then only write to a test database.
 
@@ -165,8 +165,8 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL  # before the app is imported (be
 
 # %% [markdown]
 # Part 2: **the app's pieces** (the only lines that name the app) and the engine. One engine per
-# run, on the session loop, with the schema dropped and created once (lesson 03); the SQLite
-# savepoint fix installed before its first connection (lesson 04). At the end it also disposes of
+# run, on the session loop, with the schema dropped and created once (lesson 04); the SQLite
+# savepoint fix installed before its first connection (lesson 05). At the end it also disposes of
 # the app's own engine, which a test uses only when the override is missing, but which must then
 # not leave connections open.
 
@@ -200,7 +200,7 @@ async def engine():
     await app_engine.dispose()
 
 # %% [markdown]
-# Part 3: **isolation** (lessons 03 to 05). `sessions` is a factory whose sessions all join the
+# Part 3: **isolation** (lessons 04 to 06). `sessions` is a factory whose sessions all join the
 # test's never-committed transaction with `create_savepoint`; `session` is one of them, for the
 # test's own reads. Both function-scoped: they write.
 
@@ -218,7 +218,7 @@ async def session(sessions):
         yield session
 
 # %% [markdown]
-# Part 4: **the outside world and the client** (lessons 02 and 06). A notifier that records instead
+# Part 4: **the outside world and the client** (lessons 02 and 08). A notifier that records instead
 # of mailing; the payment provider mocked at the HTTP transport by respx, so the app's real
 # `PaymentGateway` code runs; the client, which overrides the session dependency (restored at exit,
 # even when a test fails), runs the lifespan and talks to the app through `ASGITransport`.
@@ -403,7 +403,7 @@ print("first five:", *random_order[:5], sep="\n  ")
 # project on disk the ids are stable, and the seed replays the order.)
 
 # %% [markdown]
-# **Quiz 09.1.** A test fails in CI in random order and passes on your laptop. The CI log starts
+# **Quiz 12.1.** A test fails in CI in random order and passes on your laptop. The CI log starts
 # with `Using --randomly-seed=2026`. What do you do first?
 # - **a)** Run the suite several times locally until it fails too.
 # - **b)** Run `pytest -p randomly --randomly-seed=2026` locally: the same seed gives the same
@@ -412,7 +412,7 @@ print("first five:", *random_order[:5], sep="\n  ")
 # - **d)** Nothing: a test that passes alone is correct.
 
 # %% tags=["quiz-answer"]
-answer("09.1", "b")
+answer("12.1", "b")
 
 # %% [markdown]
 # The seed is the first thing pytest-randomly prints:
@@ -430,14 +430,14 @@ print(summary)
 assert (code, summary) == (0, "13 passed")
 
 # %% [markdown]
-# **Quiz 09.2.** Which databases did the `-n 2` run use (its tests, not the earlier runs)?
+# **Quiz 12.2.** Which databases did the `-n 2` run use (its tests, not the earlier runs)?
 # - **a)** This notebook's database itself: `DATABASE_URL` points there.
 # - **b)** `<name>_master` only: the controller process creates it and the workers share it.
 # - **c)** `<name>_gw0` and `<name>_gw1`, one per worker; the controller runs no test.
 # - **d)** `<name>_master_gw0` and `<name>_master_gw1`.
 
 # %% tags=["quiz-answer"]
-answer("09.2", "c")
+answer("12.2", "c")
 
 # %% [markdown]
 # The databases next to this notebook's, and what they contain: each of the three has the app's
@@ -479,7 +479,7 @@ assert all(counts == {"animals": 0, "adopters": 0, "adoptions": 0} for counts in
 # `sessions` fixture still opens its rolled-back transaction, but no request uses it: every
 # `commit()` of the app is real. File order, so that the failures are the same on every run.
 #
-# **Quiz 09.3.** What do you expect?
+# **Quiz 12.3.** What do you expect?
 # - **a)** 13 passed: the `sessions` fixture still rolls back at the end of each test.
 # - **b)** 13 passed, but rows are left in this notebook's own database.
 # - **c)** Failures from the second test that reuses a name on, and rows left in `<name>_master`;
@@ -487,7 +487,7 @@ assert all(counts == {"animals": 0, "adopters": 0, "adoptions": 0} for counts in
 # - **d)** Every test fails: the app cannot reach a database without the override.
 
 # %% tags=["quiz-answer"]
-answer("09.3", "c")
+answer("12.3", "c")
 
 # %%
 code, summary = pytest_run("-p", "no:randomly", "--tb=no", "-rfE", env={"CAPSTONE_SKIP_SESSION_OVERRIDE": "1"})
@@ -602,7 +602,7 @@ else:
 # **Instructor notes (exercise).** Usual mistakes: comparing the e-mail as sent (the route
 # lowercases it); creating the first adopter in one test and expecting the 409 in another (exactly
 # what isolation forbids: each test makes its own data); asserting a literal id such as
-# `/adopters/1` (ids are not rolled back on PostgreSQL, lesson 03). A learner who gets "5 failed"
+# `/adopters/1` (ids are not rolled back on PostgreSQL, lesson 04). A learner who gets "5 failed"
 # after editing the conftest has usually broken the override: point them at the negative control.
 
 # %% [markdown]
@@ -613,19 +613,19 @@ else:
 # 1. **One database for tests, never the dev one**, selected before the app is imported
 #   ([00](00_start_here.ipynb), part 1 and the negative control above).
 # 2. **One database per xdist worker**, named from `PYTEST_XDIST_WORKER`, derived from a base URL
-#   the controller does not overwrite ([08](08_speed_and_scale.ipynb)).
+#   the controller does not overwrite ([10](10_speed_and_scale.ipynb)).
 # 3. **The schema once per run** on a session-scoped engine, never per test
-#   ([03](03_rollback_fixtures.ipynb), [05](05_retry_routes.ipynb)).
+#   ([04](04_rollback_fixtures.ipynb), [06](06_retry_routes.ipynb)).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
 #   ([02](02_dependency_overrides.ipynb)).
 # 5. **A never-committed outer transaction** per test, sessions joined with
-#   `join_transaction_mode="create_savepoint"` ([03](03_rollback_fixtures.ipynb)).
-# 6. **The SQLite driver fix** if you test on SQLite at all ([04](04_savepoints.ipynb)).
+#   `join_transaction_mode="create_savepoint"` ([04](04_rollback_fixtures.ipynb)).
+# 6. **The SQLite driver fix** if you test on SQLite at all ([05](05_savepoints.ipynb)).
 # 7. **Override the exact dependency** the routes use, with a parameterless replacement, restored
 #   at exit ([02](02_dependency_overrides.ipynb)).
-# 8. **Routes that retry use a savepoint per attempt** ([05](05_retry_routes.ipynb)).
+# 8. **Routes that retry use a savepoint per attempt** ([06](06_retry_routes.ipynb)).
 # 9. **Fake the outside world** at the right seam: transport for HTTP, a dependency for mail, a
-#   setting for the scheduler ([06](06_mocking.ipynb), [07](07_scheduled_jobs.ipynb)).
+#   setting for the scheduler ([08](08_mocking.ipynb), [09](09_scheduled_jobs.ipynb)).
 # 10. **Prove it**: random order with a printed seed, a tripwire test, a row count after the run,
 #   and a negative control that fails ([01](01_naive_tests.ipynb), this notebook).
 
