@@ -1,4 +1,4 @@
-"""``python -m course build [NN ...] | check | quiz-hash ID CHOICE | guide [--check | --links]``."""
+"""``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE | guide [--check | --links]``."""
 
 import sys
 
@@ -15,6 +15,10 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "check":
         return build.check()
+    if command == "learner-path":
+        from course import learner_path
+
+        return learner_path.main(args)
     if command == "guide":
         from course import guide
 
