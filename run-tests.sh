@@ -24,9 +24,10 @@ step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
 # nbval runs cells in order; pytest-randomly must not shuffle them.
 nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
-step "generated files are current (learner notebooks, instructor guide)"
+step "generated files are current (learner notebooks, instructor guide, error index)"
 $py -m course check
 $py -m course guide --check
+$py -m course errors --check
 
 step "reference suite, random order"
 $py -m pytest tests
