@@ -24,7 +24,7 @@ step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
 # nbval runs cells in order; pytest-randomly must not shuffle them.
 nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
-step "generated files are current (learner notebooks, instructor guide, error index)"
+step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
 $py -m course guide --check
 $py -m course errors --check
