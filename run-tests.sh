@@ -27,6 +27,7 @@ nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
 step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
 $py -m course guide --check
+$py -m course errors --check
 
 step "reference suite, random order"
 $py -m pytest tests
