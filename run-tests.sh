@@ -21,8 +21,9 @@ scripts/bootstrap
 py=.venv/bin/python
 db=$($py -m course.database describe)
 step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
-# nbval runs cells in order; pytest-randomly must not shuffle them.
-nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
+# nbval runs cells in order; pytest-randomly must not shuffle them. pyproject.toml turns the
+# nbval plugin off (-p no:nbval: its import costs every other pytest run seconds); -p nbval turns it on.
+nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
 step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
@@ -35,6 +36,8 @@ step "reference suite, declared order, 2 xdist workers (one database each)"
 $py -m pytest tests -p no:randomly -n 2 -q
 step "no rows left in any test database"
 $py -m course.database check-empty
+step "benchmark, smoke mode: every strategy runs and isolates on this database (its timings mean nothing)"
+$py -m pytest bench/test_bench.py -p no:randomly -q
 
 step "solutions: every cell runs, outputs match (nbval, sanitised)"
 $py -m pytest "${nbval[@]}" --nbval --nbval-sanitize-with course/nbval-sanitize.cfg solutions
