@@ -35,6 +35,11 @@ $py -m pytest tests -p no:randomly -n 2 -q
 step "no rows left in any test database"
 $py -m course.database check-empty
 
+step "the app served by python -m app: 20 x 20 parallel requests from loopback, invariants (scripts/serve-check)"
+$py scripts/serve-check
+step "Schemathesis fuzzes the served app's OpenAPI schema: no 5xx, answers match it (fixed seed)"
+$py scripts/serve-check fuzz
+
 step "solutions: every cell runs, outputs match (nbval, sanitised)"
 $py -m pytest "${nbval[@]}" --nbval --nbval-sanitize-with course/nbval-sanitize.cfg solutions
 step "learner notebooks: every cell but the learner's own exercises runs (nbval-lax)"
