@@ -39,6 +39,11 @@ $py -m course.database check-empty
 step "benchmark, smoke mode: every strategy runs and isolates on this database (its timings mean nothing)"
 $py -m pytest bench/test_bench.py -p no:randomly -q
 
+step "the app served by python -m app: 20 x 20 parallel requests from loopback, invariants (scripts/serve-check)"
+$py scripts/serve-check
+step "Schemathesis fuzzes the served app's OpenAPI schema: no 5xx, answers match it (fixed seed)"
+$py scripts/serve-check fuzz
+
 step "solutions: every cell runs, outputs match (nbval, sanitised)"
 $py -m pytest "${nbval[@]}" --nbval --nbval-sanitize-with course/nbval-sanitize.cfg solutions
 step "learner notebooks: run top to bottom untouched with no error; every exercise check rejects the wrong answers in tests/exercise_answers/ and accepts the solution"
