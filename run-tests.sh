@@ -28,6 +28,7 @@ step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
 $py -m course guide --check
 $py -m course errors --check
+$py -m course figures --check
 
 step "reference suite, random order"
 $py -m pytest tests
