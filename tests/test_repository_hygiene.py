@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".git", ".venv", ".data", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "node_modules"}
 FORBIDDEN = {
-    "an internal source label ('se" + "ed N')": re.compile("se" + r"ed[ _][0-9]", re.I)  # also test_seed_003_...,
+    "an internal source label ('se" + "ed N', also in a test name)": re.compile("se" + r"ed[ _][0-9]", re.I),
     "a notes file no clone has": re.compile("PIT" + "FALLS", re.I),
     "a path outside the repository": re.compile(re.escape(".." + "/shared"), re.I),
 }
