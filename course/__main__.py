@@ -1,5 +1,5 @@
-"""``python -m course build [NN ...] | check | quiz-hash ID CHOICE | guide [--check | --links]
-| pacing [--check] | errors [--check] | figures [--check | --write]``."""
+"""``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
+| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]``."""
 
 import sys
 
@@ -16,6 +16,10 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "check":
         return build.check()
+    if command == "learner-path":
+        from course import learner_path
+
+        return learner_path.main(args)
     if command == "guide":
         from course import guide
 
