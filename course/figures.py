@@ -32,7 +32,8 @@ In markdown (README.md, CONTRIBUTING.md, lessons' markdown cells), mark them::
 
     TRUNCATE costs <!-- fig:postgresql.truncate.x_rollback -->1.97 ×<!-- /fig --> rollback.
 
-(HTML comments are invisible on GitHub and in JupyterLab.) ``python -m course figures --check``
+(HTML comments are invisible on GitHub and in JupyterLab; a marker inside a code span or a
+fenced block is an example of the syntax and is left alone.) ``python -m course figures --check``
 fails, naming file and line, when a marked number is not what the results give;
 ``python -m course figures --write`` rewrites the marked numbers; ``python -m course figures``
 lists every figure. The file is read defensively: a figure that is missing from it is an error
@@ -232,9 +233,17 @@ def check_text(text: str, figures: Figures, where: str) -> tuple[str, list[str]]
     """The text with every marked figure rewritten, and the markers that disagreed (file:line)."""
     problems = []
     lines = text.split("\n")
+    fenced = False
     for number, line in enumerate(lines, 1):
-        def fix(match: re.Match) -> str:
+        if line.lstrip("# ").startswith(("```", "~~~")):  # a fence, in markdown or in a lesson's "# " lines
+            fenced = not fenced
+        if fenced:
+            continue  # an example of the syntax, not a figure
+
+        def fix(match: re.Match, line: str = line, number: int = number) -> str:
             name, shown = match.group("name"), match.group("text")
+            if line[: match.start()].count("`") % 2:
+                return match.group(0)  # inside an inline code span: an example of the syntax
             try:
                 wanted = figures.text(name)
             except FigureError as exc:

@@ -93,6 +93,14 @@ def test_markers_that_disagree_are_named_by_file_and_line_and_rewritten(results)
     assert figures.check_text(fixed, results(), "README.md")[1] == [problems[1]]  # only the unknown name is left
 
 
+def test_markers_in_code_spans_and_fences_are_examples_left_alone(results):
+    text = ("Write `<!-- fig:postgresql.truncate.x_rollback -->2 ×<!-- /fig -->` like this:\n"
+            "```\n<!-- fig:postgresql.truncate.x_rollback -->2 ×<!-- /fig -->\n```\n"
+            "# ```markdown\n# <!-- fig:postgresql.truncate.x_rollback -->2 ×<!-- /fig -->\n# ```\n")
+
+    assert figures.check_text(text, results(), "CONTRIBUTING.md") == (text, [])
+
+
 def test_the_committed_results_give_every_figure_they_name():
     f = figures.load()
 
