@@ -229,32 +229,41 @@ def marked_files(root: Path | None = None) -> list[Path]:
     return [p for pattern in MARKED_FILES for p in sorted(root.glob(pattern))]
 
 
+def live_markers(text: str):
+    """``(line number, match)`` of every marker that is a figure, not an example of the syntax.
+
+    Markers inside a fenced block (in markdown, or in a lesson's ``# `` lines) or inside an inline
+    code span are examples, left alone.
+    """
+    fenced = False
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.lstrip("# ").startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced:
+            continue
+        for match in MARKER.finditer(line):
+            if not line[: match.start()].count("`") % 2:
+                yield number, match
+
+
 def check_text(text: str, figures: Figures, where: str) -> tuple[str, list[str]]:
     """The text with every marked figure rewritten, and the markers that disagreed (file:line)."""
     problems = []
     lines = text.split("\n")
-    fenced = False
-    for number, line in enumerate(lines, 1):
-        if line.lstrip("# ").startswith(("```", "~~~")):  # a fence, in markdown or in a lesson's "# " lines
-            fenced = not fenced
-        if fenced:
-            continue  # an example of the syntax, not a figure
-
-        def fix(match: re.Match, line: str = line, number: int = number) -> str:
-            name, shown = match.group("name"), match.group("text")
-            if line[: match.start()].count("`") % 2:
-                return match.group(0)  # inside an inline code span: an example of the syntax
-            try:
-                wanted = figures.text(name)
-            except FigureError as exc:
-                problems.append(f"{where}:{number}: fig:{name}: {exc}")
-                return match.group(0)
-            if shown != wanted:
-                problems.append(f"{where}:{number}: fig:{name} says {shown!r}, {figures.source} gives {wanted!r}")
-            return f"<!-- fig:{name} -->{wanted}<!-- /fig -->"
-
-        lines[number - 1] = MARKER.sub(fix, line)
-    return "\n".join(lines), problems
+    # Right to left within a line, so that earlier offsets stay valid while replacing.
+    for number, match in sorted(live_markers(text), key=lambda item: (item[0], -item[1].start())):
+        name, shown = match.group("name"), match.group("text")
+        try:
+            wanted = figures.text(name)
+        except FigureError as exc:
+            problems.append((number, match.start(), f"{where}:{number}: fig:{name}: {exc}"))
+            continue
+        if shown != wanted:
+            problems.append((number, match.start(),
+                             f"{where}:{number}: fig:{name} says {shown!r}, {figures.source} gives {wanted!r}"))
+        line = lines[number - 1]
+        lines[number - 1] = line[: match.start()] + f"<!-- fig:{name} -->{wanted}<!-- /fig -->" + line[match.end():]
+    return "\n".join(lines), [message for _, _, message in sorted(problems)]
 
 
 def main(args: list[str]) -> int:
@@ -276,7 +285,7 @@ def main(args: list[str]) -> int:
     all_problems, count = [], 0
     for path in marked_files():
         text = path.read_text(encoding="utf-8")
-        count += len(MARKER.findall(text))
+        count += len(list(live_markers(text)))
         fixed, problems = check_text(text, figures, _rel(path))
         all_problems += problems
         if args == ["--write"] and fixed != text:
