@@ -4,8 +4,8 @@
 ``python -m course guide --check``  exits 1 when INSTRUCTOR_GUIDE.md (or a Binder link in README.md)
                                     is not what the lessons and the settings make
 ``python -m course guide --links``  prints the README's Binder badge and per-notebook links
-``python -m course guide --memory`` measures what a kernel holds after running notebook 00 (the
-                                    number the guide's Binder memory advice quotes)
+``python -m course guide --memory [NN]``  measures what a kernel holds after running learner
+                                    notebook NN (default 00: the number the guide's memory advice quotes)
 
 Sources, each edited in one place only:
 
@@ -511,14 +511,19 @@ def measure_kernel_memory(stem: str = FIRST_NOTEBOOK) -> dict[str, float]:
 
 def main(args: list[str]) -> int:
     mode = args[0] if args else ""
-    if mode not in {"", "--check", "--links", "--memory"} or len(args) > 1:
-        print("usage: python -m course guide [--check | --links | --memory]", file=sys.stderr)
+    if mode not in {"", "--check", "--links", "--memory"} or len(args) > (2 if mode == "--memory" else 1):
+        print("usage: python -m course guide [--check | --links | --memory [NN]]", file=sys.stderr)
         return 2
     if mode == "--memory":
         from course.database import describe, selected_url
 
-        m = measure_kernel_memory()
-        print(f"kernel after running notebooks/{FIRST_NOTEBOOK}.ipynb on {describe(selected_url())}: {m['rss']:.0f} MiB resident "
+        wanted = args[1] if len(args) > 1 else FIRST_NOTEBOOK[:2]
+        stems = sorted(p.stem for p in (ROOT / "notebooks").glob(f"{wanted[:2]}_*.ipynb"))
+        if len(stems) != 1:
+            print(f"no single learner notebook notebooks/{wanted[:2]}_*.ipynb", file=sys.stderr)
+            return 2
+        m = measure_kernel_memory(stems[0])
+        print(f"kernel after running notebooks/{stems[0]}.ipynb on {describe(selected_url())}: {m['rss']:.0f} MiB resident "
               f"(RSS), {m['pss']:.0f} MiB proportional (PSS); fresh kernel {m['fresh_rss']:.0f} / {m['fresh_pss']:.0f} MiB; "
               f"{m['errors']} cell error(s)")
         return 0 if not m["errors"] else 1
