@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {".git", ".venv", ".data", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "node_modules"}
 FORBIDDEN = {
-    "an internal source label ('se" + "ed N', also in a test name)": re.compile("se" + r"ed[ _][0-9]", re.I),
+    "an internal source label ('se" + "ed N', also in a test name)": re.compile(r"(?<!-)se" + r"ed[ _][0-9]", re.I),  # not a --seed option
     "a notes file no clone has": re.compile("PIT" + "FALLS", re.I),
     "a path outside the repository": re.compile(re.escape(".." + "/shared"), re.I),
 }
@@ -43,7 +43,7 @@ def findings(root: Path = ROOT) -> list[str]:
 
 def test_the_grep_finds_what_it_must(tmp_path):
     """Negative control: each pattern is found, with file and line, and .git/.venv are skipped."""
-    (tmp_path / "lesson.py").write_text("ok\n# A blog post (se" "ed 001) says\n", encoding="utf-8")
+    (tmp_path / "lesson.py").write_text("ok --se" "ed 20261202\n# A blog post (se" "ed 001) says\n", encoding="utf-8")
     (tmp_path / "notes.md").write_text("see pit" "falls 23\nand .." "/shared/x.md\n", encoding="utf-8")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "x.py").write_text("PIT" "FALLS\n", encoding="utf-8")
