@@ -17,7 +17,7 @@
 # exercises work.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 15 min · **Exercises:** 5 min
+# **Teaching:** 32 min · **Exercises:** 12 min
 #
 # **Prerequisites:** pytest basics (test functions, fixtures, `assert`) and `async`/`await`.
 #
@@ -32,8 +32,9 @@
 # - answer a quiz and complete an exercise.
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~15 min + 5 min exercise).** Suggested pace: the app and the
-# first request 5 min, tests in cells 6 min, database switch 2 min, quizzes and exercise 2 min + 5.
+# **Instructor notes (whole notebook, ~32 min + 12 min quizzes and exercise).** Suggested pace: the
+# app and the first request 10 min, tests in cells 12 min, database switch 4 min, how exercises work
+# and memory on Binder 6 min; quizzes 4 min, the exercise 8 min.
 # Before the class: start PostgreSQL if you want to demo it (`export DATABASE_URL=$(scripts/postgres
 # start)` in the shell that launches Jupyter) and run this notebook once, so the first import is warm.
 #

@@ -17,7 +17,7 @@
 # happen **on purpose and every time**, counts what the tests leave behind, and previews the cure.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 34 min · **Exercises:** 13 min
 #
 # **Prerequisites:** 00 · Start here.
 #
@@ -63,8 +63,9 @@ from course.notebook import reset_schema
 REX = {"name": "Rex", "species": "dog"}
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (~20 min + 10 min exercise).** Pace: the naive suite and the three single
-# demonstrations 8 min, the every-order table 4 min, claim check 4 min, the cure 4 min. The quizzes
+# **Instructor notes (~34 min + 13 min quizzes and exercise).** Pace: the naive suite and the three
+# single demonstrations 12 min, the every-order table 6 min, the two claim checks 10 min, the cure
+# 6 min; quizzes 5 min, the exercise 8 min. The quizzes
 # work well as a show of hands *before* running the next cell: most people predict quiz 01.3 wrong
 # (they guess 3 of 6 orders).
 #

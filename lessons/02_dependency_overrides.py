@@ -16,7 +16,7 @@
 # own. This notebook shows the one way that works and the three ways it goes wrong without a sound.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 15 min · **Exercises:** 10 min
+# **Teaching:** 32 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 00 · Start here, 01 · Naive tests and why they flake
 #
@@ -38,8 +38,9 @@ nb = setup("02")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (15 + 10 min).** The override done right: 4 min. The three silent mistakes and
-# `override_dependency`: 8 min. Outer dependencies: 3 min. Exercise: 10 min.
+# **Timing (32 + 12 min).** The override done right: 8 min. The three silent mistakes and
+# `override_dependency`: 14 min. Outer dependencies (deep dive): 5 min. The payment fixtures: 5 min.
+# Quizzes 4 min, the exercise 8 min.
 #
 # Quizzes 02.1, 02.3 and 02.4 work well as a show of hands before the next cell runs: most people
 # expect FastAPI to complain about a key that matches no route (it never does). The lifespan, the
@@ -296,8 +297,7 @@ async def test_2_lists_animals_through_the_app(bare_client, app_engine):
 # - **b)** It passes and lists Rex: the override is still there, so it reads through the first test's
 #   transaction, which stays open.
 # - **c)** It fails with 422: the leftover override's parameters become query parameters.
-# - **d)** It fails with a SQLAlchemy error: it gets the first test's session factory, whose
-#   connection was closed at that test's end.
+# - **d)** It fails with a SQLAlchemy error: it gets the first test's sessions, on a closed connection.
 
 # %% tags=["quiz-answer"]
 answer("02.3", "d")
@@ -358,7 +358,9 @@ print("overrides after the failed test:", app.dependency_overrides)
 # set. And if setup fails after the override is installed (say the lifespan crashes), pytest never
 # runs the code after `yield`; a `with` block still exits. Restore what you changed, nothing more.
 #
-# **Overriding an outer dependency replaces its whole sub-tree.** A tiny app whose account endpoint
+# ### Overriding an outer dependency replaces its whole sub-tree (deep dive)
+#
+# A tiny app whose account endpoint
 # depends on `get_account`, which itself depends on an API-key check (a required `X-API-Key` header):
 
 # %%

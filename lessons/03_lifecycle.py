@@ -17,7 +17,7 @@
 # differently, and the event-loop errors of pytest-asyncio 1.x and asyncpg that SQLite hides.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 39 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 00 · Start here, 02 · Dependency overrides
 #
@@ -40,9 +40,10 @@ nb = setup("03")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (20 + 10 min).** Test client and lifespan: 5 min. `TestClient`, httpx2 and respx: 4 min.
-# Event loops and the claim check: 6 min. `yield` dependencies and background tasks: 5 min.
-# Exercise: 10 min.
+# **Timing (39 + 11 min).** Test client and lifespan: 8 min (`on_event`, deep dive: 2 min).
+# `TestClient`, httpx2 and respx: 9 min (`TestClient` and asyncpg, deep dive: 2 min). Event loops and
+# the claim check: 14 min. `yield` dependencies and background tasks: 8 min. Quizzes 3 min, the
+# exercise 8 min.
 #
 # On SQLite three cells *pass* that fail on PostgreSQL (the `TestClient` cell and the two loop-scope
 # cells): the prose quotes the PostgreSQL error. If you teach from a laptop, run this notebook on
@@ -165,6 +166,8 @@ print("TestClient(app).get:        ", without_with.status_code)
 print("with TestClient(app) as c: ", inside_with.status_code)
 
 # %% [markdown]
+# ### `@app.on_event`, the old way (deep dive)
+#
 # Older apps used `@app.on_event("startup")` instead of a lifespan. It is deprecated, and once an app
 # has a `lifespan`, such handlers are silently skipped:
 
@@ -274,6 +277,10 @@ async def client(sessions, notifier, payments):
                 yield http
 
 
+# %% [markdown]
+# Every payment test starts from a reservation: Rex the dog, reserved for Ada.
+
+# %%
 async def create_reservation(client) -> int:
     """Rex the dog, reserved for Ada; returns the adoption id."""
     rex = (await client.post("/animals", json={"name": "Rex", "species": "dog"})).json()
@@ -299,7 +306,9 @@ async def test_pay_charges_the_provider_once(client, payments):
     assert charge.calls.last.request.headers["Idempotency-Key"] == f"adoption-{adoption_id}"
 
 # %% [markdown]
-# **`TestClient` and asyncpg.** `TestClient` runs the app on an event loop of its own, in another
+# ### `TestClient` and asyncpg (deep dive)
+#
+# `TestClient` runs the app on an event loop of its own, in another
 # thread. Our `sessions` fixture opened its connection on the *test's* loop. Hand that connection to
 # a `TestClient` request:
 
@@ -566,6 +575,10 @@ async def per_function():
     steps.append("exit   Depends(scope='function')")
 
 
+# %% [markdown]
+# The route asks for both, and adds a background task:
+
+# %%
 timing = FastAPI()
 
 
