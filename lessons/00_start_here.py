@@ -29,7 +29,8 @@
 # - run pytest inside a cell with `%%ipytest`, and explain why the course runs it in a thread and
 #   makes a failing test fail the cell;
 # - switch between SQLite and PostgreSQL and check which one a notebook is using;
-# - answer a quiz and complete an exercise.
+# - answer a quiz and complete an exercise, and read what its check says;
+# - keep a Binder session within its memory: shut down the kernels of finished notebooks.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (whole notebook, ~32 min + 12 min quizzes and exercise).** Suggested pace: the

@@ -416,9 +416,9 @@ print("rows:", await count_rows(nb.database_url))
 
 # %% [markdown]
 # On SQLite nothing changes. On PostgreSQL the second test fails with `RuntimeError: Task ... got
-# Future ... attached to a different loop`, and its request never reaches the database: the app's
-# engine, created once at import, hands it the pooled asyncpg connection that the first test opened
-# on its own loop, which is gone. (This output differs by database, so the course does not compare
+# Future ... attached to a different loop` on its first use of the database, before its INSERT runs
+# (the one row left is the first test's Rex): the app's engine, created once at import, hands it the
+# pooled asyncpg connection that the first test opened on its own loop, which is gone. (This output differs by database, so the course does not compare
 # it; the cell asserts the fact for the backend in use.)
 #
 # **Verdict:** accurate on SQLite, and on PostgreSQL when the tests share one event loop: the second

@@ -227,15 +227,18 @@ run_async(count_rows(nb.database_url))
 
 # %% [markdown]
 # Other keys that miss in the same silent way: a string (`"get_session"`), a wrapper
-# (`lambda: get_session()`), a function that `importlib.reload` (or `ipytest.force_reload`) recreated
-# after the routes captured the old one. Importing the same function through another module is fine:
-# it is still the same object.
+# (`lambda: get_session()`), a `get_session` re-defined in a notebook cell (a new object, like the
+# look-alike above), a function that `importlib.reload` (or `ipytest.force_reload`) recreated
+# after the routes captured the old one. Importing the same function through another module, or under
+# another name, is fine: it is still the same object, so it is the same key.
 
 # %%
+from app.db import get_session as renamed
 from app.routes import animals as animal_routes
 
-assert animal_routes.get_session is get_session
 print("app.routes.animals.get_session is app.db.get_session:", animal_routes.get_session is get_session)
+print("get_session imported as renamed is app.db.get_session:", renamed is get_session)
+assert animal_routes.get_session is get_session and renamed is get_session
 
 # %% [markdown]
 # **Quiz 02.2.** The override is written to receive the factory it needs:
