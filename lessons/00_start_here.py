@@ -303,10 +303,10 @@ assert code == 1 and "cannot be called from a running event loop" in report.getv
 run_tests("test_nothing_but_an_event_loop")
 
 # %% [markdown]
-# The second setting is about failures. The next cell runs a broken test, `assert 1 + 1 == 3`, with
-# ipytest's default, `raise_on_error=False` (`--tb=no` keeps the report to its summary line).
+# The second setting is about failures.
 #
-# **Quiz 00.2.** What does that cell do?
+# **Quiz 00.2.** The next cell runs a broken test, `assert 1 + 1 == 3`, with ipytest's default,
+# `raise_on_error=False` (`--tb=no` keeps the report to its summary line). What does the cell do?
 # - **a)** It stops with the test's `AssertionError`, shown in red under the cell.
 # - **b)** It stops with `ipytest.Error` after pytest's report, and the cell's last line never prints.
 # - **c)** It prints the report and the exit code, and the cell completes without an error.

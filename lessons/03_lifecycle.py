@@ -424,7 +424,8 @@ run_tests("test_select_one", args=["-o", "asyncio_default_fixture_loop_scope=fun
 # The engine above now belongs to the session loop, with a connection in its pool. The next cell runs
 # two tests that each ask for a loop of their own and use that engine.
 #
-# **Quiz 03.2.** On PostgreSQL (asyncpg), what happens to the two tests?
+# **Quiz 03.2.** Two tests, each on an event loop of its own, use a session-scoped engine whose pool
+# holds a connection opened on the session loop. On PostgreSQL (asyncpg), what happens to them?
 # - **a)** The first fails with `attached to a different loop`; the second, handed the same pooled
 #   connection, with `another operation is in progress`.
 # - **b)** Both pass: the engine opens a new connection for each test.
