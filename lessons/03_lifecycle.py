@@ -17,7 +17,7 @@
 # differently, and the event-loop errors of pytest-asyncio 1.x and asyncpg that SQLite hides.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 39 min · **Exercises:** 11 min
+# **Teaching:** 40 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 00 · Start here, 02 · Dependency overrides
 #
@@ -40,7 +40,7 @@ nb = setup("03")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (39 + 11 min).** Test client and lifespan: 8 min (`on_event`, deep dive: 2 min).
+# **Timing (40 + 11 min).** Test client and lifespan: 8 min (`on_event`, deep dive: 2 min).
 # `TestClient`, httpx2 and respx: 9 min (`TestClient` and asyncpg, deep dive: 2 min). Event loops and
 # the claim check: 14 min. `yield` dependencies and background tasks: 8 min. Quizzes 3 min, the
 # exercise 8 min.
@@ -96,7 +96,7 @@ print(f"httpx {httpx.__version__}: {type(error).__name__}: {error}")
 assert "unexpected keyword argument 'app'" in str(error)
 
 # %% [markdown]
-# The app now goes into a transport, as every fixture above does:
+# The app now goes into a transport, as in every client of this course:
 # `AsyncClient(transport=ASGITransport(app=app), base_url="http://test")`. The base URL only
 # completes relative paths like `/health`; nothing resolves its host.
 #
@@ -487,7 +487,8 @@ run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
 # %% [markdown]
 # The same trap hides in the app itself: `app/db.py` builds its engine at import time, and a pooled
 # connection it opened during one pytest run (one loop) would be reused by the next. That is why the
-# `app_engine` fixture of lesson 02 disposes it at teardown.
+# `app_engine` fixture of lesson 02 disposes it at teardown, and lesson 01 shows the published naive
+# suite failing on PostgreSQL for exactly this reason.
 
 # %% [markdown]
 # ### Claim check: a session-wide `event_loop` fixture plus `AsyncClient(app=app)` is the way to test an async FastAPI app
