@@ -25,6 +25,9 @@ from app.db import get_session
 from app.models import Adopter, Animal, Base
 from course.exercise import Mutant, check_test, replace_route
 
+#: -vvv (with the -q of the notebook runs: verbosity 2): pytest prints the failed assertion of the summary line in full, not cut to the terminal width
+SUMMARY_IN_FULL = ("-vvv",)
+
 INTAKE_ROUTE = ("POST", "/savepoint/intake")
 Session = Annotated[AsyncSession, Depends(get_session)]
 
@@ -76,6 +79,7 @@ def check_intake_test(app: Any, *, naive_route: Callable) -> None:
         mutants=intake_mutants(app, naive_route),
         hint="add Max in a session from intake_sessions() and commit(); post the intake; then read "
         "select(Adopter.name) in a new session from intake_sessions().",
+        args=SUMMARY_IN_FULL,
         namespace=sys._getframe(1).f_globals,
     )
 

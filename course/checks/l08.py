@@ -20,6 +20,9 @@ from app.services.notifications import Notifier, get_notifier
 from app.services.payments import Charge, PaymentDeclined, PaymentGateway, PaymentGatewayError, get_payment_gateway
 from course.exercise import Mutant, check_test, replace_route
 
+#: -vvv (with the -q of the notebook runs: verbosity 2): pytest prints the failed assertion of the summary line in full, not cut to the terminal width
+SUMMARY_IN_FULL = ("-vvv",)
+
 PAY_ROUTE = ("POST", "/adoptions/{adoption_id}/pay")
 Gateway = Annotated[PaymentGateway, Depends(get_payment_gateway)]
 Mailer = Annotated[Notifier, Depends(get_notifier)]
@@ -76,5 +79,6 @@ def check_declined_card_test(app: Any) -> None:
         "test_declined_payment_is_402_and_changes_nothing",
         mutants=declined_card_mutants(app),
         hint="a declined card changes nothing: check the answer, the adoption's status and the mails sent.",
+        args=SUMMARY_IN_FULL,
         namespace=sys._getframe(1).f_globals,
     )

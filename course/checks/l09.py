@@ -18,6 +18,9 @@ from app import db, jobs
 from app.models import Adoption, AnimalStatus
 from course.exercise import ExerciseIncomplete, Mutant, check_test
 
+#: -vvv (with the -q of the notebook runs: verbosity 2): pytest prints the failed assertion of the summary line in full, not cut to the terminal width
+SUMMARY_IN_FULL = ("-vvv",)
+
 REAL_WORK = jobs.expire_unpaid_reservations
 
 
@@ -76,14 +79,16 @@ def check_expiry_test() -> None:
                 "test_47_hours_survive_49_hours_expire",
                 mutants=expiry_mutants(),
                 hint="check what the job returns and, after refreshing them, both adoptions and both animals.",
+                args=SUMMARY_IN_FULL,
                 namespace=sys._getframe(1).f_globals,
             )
         except ExerciseIncomplete as exc:
             if any(own_session) and "fails against the real app" in str(exc):
+                details = "\n".join(line for line in str(exc).splitlines() if line.lstrip().startswith(("FAILED", "ERROR")))
                 raise ExerciseIncomplete(
                     "your test fails against the real job because the job used its own session (patch "
                     "jobs.SessionLocal): it opened a session of the app's own, which cannot see the reservations "
                     "your test made in its rolled-back transaction. Add "
-                    "`monkeypatch.setattr(jobs, \"SessionLocal\", sessions)` before running the job.\n" + str(exc)
+                    "`monkeypatch.setattr(jobs, \"SessionLocal\", sessions)` before running the job.\n" + details
                 ) from None
             raise
