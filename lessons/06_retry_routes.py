@@ -12,7 +12,7 @@
 # # 06 · Retry routes
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 15 min
+# **Teaching:** 51 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 05 · Savepoints
 #
@@ -61,13 +61,15 @@ from course.checks import l06
 from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 15 min exercise).** Part 1 (~4 min) sets
-# up the question; part 2 (~5 min) is the Stack Overflow question's error, which many in the room
-# will have met: ask before running it. Parts 3-4 (~4 min) are the two fixes; part 3 also shows
-# why the question's fixture leaks on SQLite even with the right route. Part 5 (~3 min) is the
-# argument that convinces teams to change the route and not only the fixture. Part 6 (~4 min)
-# checks the accepted answer; its measurement prints different numbers on every machine: read the
-# ratios aloud, not the seconds, and compare SQLite's with PostgreSQL's if some learners run it.
+# **Instructor notes (whole notebook, ~51 min teaching, 18 of them the part 6 deep dive, + 12 min
+# exercise and quizzes).** Part 1 (~7 min) sets up the question; part 2 (~10 min) is the Stack
+# Overflow question's error, which many in the room will have met: ask before running it. Parts
+# 3-4 (~8 min) are the two fixes; part 3 also shows why the question's fixture leaks on SQLite
+# even with the right route. Part 5 (~8 min) is the argument that convinces teams to change the
+# route and not only the fixture. Part 6 (deep dive, ~18 min) checks the accepted answer; its
+# measurement prints different numbers on every machine: read the ratios aloud, not the seconds,
+# and compare SQLite's with PostgreSQL's if some learners run it. In a short workshop, run part 6
+# from the top without discussion and read its verdict.
 
 # %% [markdown]
 # Helpers shared by the demonstrations: what a brand-new connection sees (only committed rows), a
@@ -101,7 +103,7 @@ async def delete_everything() -> None:
         await conn.execute(delete(Animal))
         await conn.execute(delete(Adopter))
 
-
+# %% jupyter={"source_hidden": true}
 def short(statement: str) -> str:
     flat = " ".join(statement.split())
     match = re.match(r"INSERT INTO \w+|SELECT .*? FROM \w+", flat)
@@ -519,7 +521,7 @@ async with fixed_engine() as engine:
 # Write `test_intake_keeps_the_contact` for the savepoint version, `POST /savepoint/intake`: under
 # rollback isolation (`intake_sessions` below, a factory of sessions joined with `create_savepoint`),
 # make Max exist, post an intake for Ada whose first candidate is Max, and assert that the dog got
-# the next name and that Ada **is** stored. The cell after yours runs your test against the real
+# the next name and that Ada **is** stored. The last line of the exercise cell runs your test against the real
 # route (it must pass) and against broken versions of it, the naive intake among them (it must fail
 # for each); it names any broken version your test lets through.
 #
@@ -556,7 +558,7 @@ async def test_intake_keeps_the_contact(intake_client, intake_sessions):
         assert list(await session.scalars(select(Adopter.name))) == ["Ada"]
     # END SOLUTION
 
-# %%
+
 l06.check_intake_test(intake_api, naive_route=intake_naive)
 
 # %% [markdown]
@@ -564,7 +566,7 @@ l06.check_intake_test(intake_api, naive_route=intake_naive)
 # rolled-back transaction exactly what part 5 showed with committed data. `create_savepoint` makes
 # a test behave like production, including production's bugs.
 #
-# ## 6. Recreate the database for every test?
+# ## 6. Recreate the database for every test? (deep dive)
 
 # %% [markdown]
 # ### Claim check: the retry test fails because one session serves every request; give each request its own session and recreate the database for every test instead of rolling back
@@ -649,9 +651,9 @@ for run in ["first", "second"]:
 # **Quiz 06.4.** Now the same fixture on this notebook's database: we run `test_add[this notebook's
 # database]` twice. What does the second run report?
 # - **a)** It passes: `create_all` gives every test empty tables.
-# - **b)** It fails: its first request gets Robby, because the first run's Max and Cody were committed.
+# - **b)** It fails: its first request gets Robby, not Max.
 # - **c)** It fails with `Can't operate on closed transaction inside context manager`.
-# - **d)** It passes, but leaves four animals behind.
+# - **d)** It passes, but leaves four animals behind in the database, two from each run.
 
 # %% tags=["quiz-answer"]
 answer("06.4", "b")
@@ -756,7 +758,7 @@ async def small_test(http):
     assert (await http.post("/animals/arrivals", json=RETRY)).json()["name"] == "Cody"
     assert len((await http.get("/animals")).json()) == 2
 
-
+# %%
 STRATEGIES = ["rollback_in_memory", "fresh_in_memory", "rollback", "drop_create", "new_database"]
 each_ten_times = pytest.mark.parametrize("n", range(10))
 

@@ -12,7 +12,7 @@
 # # 08 · Mocking external services and background tasks
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 33 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 02 · Dependency overrides, 04 · Rollback fixtures
 #
@@ -63,14 +63,14 @@ from tests.fakes import RecordingNotifier
 from tests.isolation import isolated_async_sessions, override_dependency, session_dependency
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~3 min): read the
-# gateway code aloud, it is what the three techniques disagree about. Part 2 (~5 min) is respx; part 3
-# (~4 min) the fake, whose failure to see the bug is the key moment: ask the room to predict the
-# result of quiz 08.2 before running it. Part 4 (~5 min) is `unittest.mock` and the blog post's
-# `patch` advice; part 5
-# (~3 min) background tasks. Nothing here depends on the database backend: the outputs are the same on
-# SQLite and PostgreSQL. If a cell hangs on PostgreSQL, an interrupted run left a transaction open:
-# restart the kernel and run from the top.
+# **Instructor notes (whole notebook, ~33 min teaching + 12 min exercise and quizzes).** Part 1
+# (~5 min): read the gateway code aloud, it is what the three techniques disagree about. Part 2
+# (~8 min) is respx; part 3 (~6 min) the fake, whose failure to see the bug is the key moment: ask
+# the room to predict the result of quiz 08.2 before running it. Part 4 (~10 min) is
+# `unittest.mock` and the blog post's `patch` advice ("Why `autospec`" is a deep dive of ~2 min);
+# part 5 (~4 min) background tasks. Nothing here depends on the database backend: the outputs are
+# the same on SQLite and PostgreSQL. If a cell hangs on PostgreSQL, an interrupted run left a
+# transaction open: restart the kernel and run from the top.
 
 # %% [markdown]
 # ## 1. The gateway: what we want to replace
@@ -124,7 +124,7 @@ def payments():
     with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router:
         yield router
 
-
+# %%
 @pytest.fixture
 async def client(sessions, notifier, payments):
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
@@ -220,7 +220,7 @@ run_tests("test_paying_without_telling_respx_what_to_answer", expect="failed")
 #
 # The provider answers `402` with `{"reason": "card expired"}`. Write the test: our API must answer
 # `402` with `{"detail": "Payment declined: card expired."}`, the adoption must stay `reserved`, and
-# no "Welcome home" mail may be sent (only the reservation mail). The cell after yours runs your
+# no "Welcome home" mail may be sent (only the reservation mail). The last line of the exercise cell runs your
 # test against the real app (it must pass) and against broken versions of the payment path (it
 # must fail for each), and names any broken version it lets through.
 #
@@ -241,7 +241,7 @@ async def test_declined_payment_is_402_and_changes_nothing(client, reservation, 
     assert [subject for _, subject, _ in notifier.sent] == ["Luna is reserved for you"]
     # END SOLUTION
 
-# %%
+
 l08.check_declined_card_test(shelter_app)
 
 # %% [markdown]
@@ -409,7 +409,7 @@ async def test_patch_the_method_with_autospec(client, reservation):
 # must have the real shape (`Charge`, not a dictionary). And like the fake, it skips the HTTP code.
 
 # %% [markdown]
-# ### Why `autospec`
+# ### Why `autospec` (deep dive)
 #
 # A plain mock accepts any method name and any arguments. Two small bugs in code that uses a gateway:
 # a misspelled method, and a keyword the real method does not take.

@@ -12,7 +12,7 @@
 # # 09 · Testing scheduled jobs
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 45 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 08 · Mocking external services and background tasks
 #
@@ -67,16 +67,17 @@ from course.notebook import run_async
 from tests.isolation import isolated_async_sessions
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~4 min) is the
-# design argument: the job is testable because its work takes `now` as a parameter; say it before
-# showing any test. Part 2 (~4 min): the trigger and the clock; the frozen-loop demo prints
-# "still sleeping" after half a second of real time and then finishes: if a learner's machine is
-# very slow it still finishes, the wait is bounded by `join(timeout)`. Part 3 (~4 min): the
-# `lru_cache` failure is the one most teams have met without understanding it; ask the room why the
-# test fails before reading the report. Part 4 (~6 min): duplicate runs; stress that the lease
-# must be taken in the **same transaction** as the job's work. Nothing in this notebook waits for a
-# wall-clock schedule longer than a second; if a cell hangs, an interrupted run left a scheduler
-# running in the kernel: restart the kernel and run from the top.
+# **Instructor notes (whole notebook, ~45 min teaching + 12 min exercise and quizzes).** Part 1 (~7
+# min) is the design argument: the job is testable because its work takes `now` as a parameter; say
+# it before showing any test. Part 2 (~10 min, 5 of them the freezegun deep dive): the trigger and
+# the clock; the frozen-loop demo prints "still sleeping" after half a second of real time and then
+# finishes: if a learner's machine is very slow it still finishes, the wait is bounded by
+# `join(timeout)`. Part 3 (~7 min): the `lru_cache` failure is the one most teams have met without
+# understanding it; ask the room why the test fails before reading the report. Part 4 (~12 min, 3 of
+# them the advisory-lock deep dive): duplicate runs; stress that the lease must be taken in the
+# **same transaction** as the job's work. The claim check takes ~9 min. Nothing in this notebook
+# waits for a wall-clock schedule longer than a second; if a cell hangs, an interrupted run left a
+# scheduler running in the kernel: restart the kernel and run from the top.
 
 # %% [markdown]
 # ## 1. The work is a plain function of (session, now, ttl)
@@ -228,6 +229,8 @@ async def test_entry_point_follows_the_clock(sessions, session, monkeypatch):
 answer("09.2", "b")
 
 # %% [markdown]
+# ### Why freezegun hangs async tests (deep dive)
+#
 # freezegun is not installed here (and we do not add it), so we show the mechanism itself. First:
 # the event loop's clock is `time.monotonic`:
 
@@ -413,7 +416,7 @@ async def run_two_workers(job):
     finally:
         jobs.run_expiry_job = real_job
 
-
+# %%
 RUNS = []
 
 
@@ -500,6 +503,8 @@ assert sorted(RUNS) == ["expiry", "skipped: lease taken"]
 # SQLite the second writer waits for the first one's write lock (the driver's busy timeout, 5 s by
 # default), then fails the same way.
 #
+# ### Advisory locks, and restarting a scheduler (deep dive)
+#
 # PostgreSQL also offers **advisory locks**: `pg_try_advisory_lock(key)` returns true for exactly
 # one session until it unlocks. SQLite has no such thing (its nearest tool, `BEGIN IMMEDIATE`, locks
 # the whole database for writing). On PostgreSQL this cell shows two sessions asking for the same
@@ -582,7 +587,7 @@ async def post_lifespan(app):
     yield
     post_scheduler.shutdown()
 
-
+# %%
 post_app = FastAPI(lifespan=post_lifespan)
 
 
@@ -676,7 +681,7 @@ assert (written, later) == (0, 1)
 #
 # Write a test for the **entry point** `run_expiry_job`: two reservations, one made 47 hours before
 # `NOW`, one made 49 hours before `NOW`. At `NOW` (clock stopped), the job must expire the second
-# one only, and its animal must be available again. The cell after yours runs your test against
+# one only, and its animal must be available again. The last line of the exercise cell runs your test against
 # the real job (it must pass) and against broken versions of it (it must fail for each), and names
 # any broken version it lets through.
 #
@@ -703,14 +708,15 @@ async def test_47_hours_survive_49_hours_expire(sessions, session, monkeypatch):
     assert (expiring.status, expiring.animal.status) == ("expired", "available")
     # END SOLUTION
 
-# %%
+
 l09.check_expiry_test()
 
 # %% [markdown]
 # Without `tick=False` the clock starts at `NOW` and keeps running, and the test still passes here;
 # it would not for a reservation one microsecond short of the limit, which a ticking clock moves
-# past. Without `monkeypatch.setattr`, the job's own session commits for real:
-# the check below makes sure nothing did.
+# past. Without `monkeypatch.setattr`, the job opens a session of the app's own, on a connection of
+# its own: it cannot see the reservations of the test's rolled-back transaction, and whatever it
+# changed would be committed for real. The check below makes sure nothing was.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (exercise).** Common mistakes: forgetting `session.commit()` before the job
