@@ -283,15 +283,15 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 # ```mermaid
 # sequenceDiagram
 #     participant F as test fixture
-#     participant C as the test's connection
+#     participant C as the test connection
 #     participant S as one shared session
-#     F->>C: BEGIN, the test's transaction
+#     F->>C: BEGIN the test transaction
 #     Note over S: request 1
 #     S->>C: INSERT Max
 #     S->>C: commit is not passed on in the default join mode
 #     Note over S: request 2
 #     S->>C: INSERT Max, refused with IntegrityError
-#     S->>C: rollback ends the test's transaction
+#     S->>C: rollback ends the test transaction
 #     S-xC: INSERT Cody needs a new transaction, refused
 # ```
 #
@@ -816,13 +816,13 @@ if nb.backend == "postgresql":
     assert seconds["new_database"] > 2 * seconds["rollback"]
 
 # %% [markdown]
-# Read your own ratios. In memory, a fresh database per test costs about what rollback costs there:
-# creating three tables in a tiny in-memory database is cheap, so the answer's fixture is fast
-# because the database is small and in memory, not because it avoids work. On a real database the
-# picture changes: dropping and creating the tables costs more than rollback on every test, and
-# on PostgreSQL a new database per test (`CREATE DATABASE`, then `DROP DATABASE`) costs many times
-# rollback. Each table you add makes every one of these tests pay more; lesson 10 measures the
-# strategies on a bigger schema.
+# Read your own ratios; they move from run to run, the order between strategies much less. In
+# memory, a fresh database per test stays cheap: creating three tables in a tiny in-memory database
+# takes milliseconds, so the answer's fixture is fast because its database is small and in memory,
+# not because recreating a database is free. On this notebook's database, dropping and creating
+# the tables costs clearly more than rollback on every test, and a brand-new database per test
+# (`CREATE DATABASE`, then `DROP DATABASE` on PostgreSQL) costs the most. Each table you add makes
+# every one of these tests pay more; lesson 10 measures the strategies on a bigger schema.
 #
 # One more difference: drop/create cleans up *before* each test, so the last test's rows are still
 # in the database after the run:

@@ -448,8 +448,8 @@ assert len(RUNS) == 2
 #     Note over A,B: at 1 pm both schedulers fire the expiry job
 #     A->>DB: BEGIN, INSERT lease row for expiry, slot 1 pm
 #     B->>DB: BEGIN, INSERT the same lease row
-#     Note over DB,B: worker 2 waits for worker 1's transaction
-#     A->>DB: the job's work, then COMMIT
+#     Note over DB,B: worker 2 waits until worker 1 commits
+#     A->>DB: the work of the job, then COMMIT
 #     DB-->>B: IntegrityError, the slot is taken
 #     B->>DB: ROLLBACK, the job does nothing
 # ```
