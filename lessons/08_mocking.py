@@ -268,9 +268,10 @@ def fake_gateway():
 
 # %% [markdown]
 # Now a bug. Imagine a colleague edits `PaymentGateway.charge` and sends the amount under the wrong
-# name, `amount_cents` (the provider expects `amount`). We simulate that release with a subclass that
-# differs in that one line, installed where `get_payment_gateway` looks the class up when it runs:
-# the module `app.services.payments`.
+# name, `amount_cents` (the provider expects `amount`). We simulate that release with a subclass
+# whose `charge()` sends that body (and keeps only the happy path of the real method, all this test
+# needs), installed where `get_payment_gateway` looks the class up when it runs: the module
+# `app.services.payments`.
 
 # %%
 class GatewayWithABug(PaymentGateway):
