@@ -16,7 +16,7 @@
 # own. This notebook shows the one way that works and the three ways it goes wrong without a sound.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 32 min · **Exercises:** 12 min
+# **Teaching:** 35 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 00 · Start here, 01 · Naive tests and why they flake
 #
@@ -38,8 +38,8 @@ nb = setup("02")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (32 + 12 min).** The override done right: 8 min. The three silent mistakes and
-# `override_dependency`: 14 min. Outer dependencies (deep dive): 5 min. The payment fixtures: 5 min.
+# **Timing (35 + 12 min).** The override done right: 8 min. The three silent mistakes and
+# `override_dependency`: 12 min. Claim check on `clear()`: 5 min. Outer dependencies (deep dive): 5 min. The payment fixtures: 5 min.
 # Quizzes 4 min, the exercise 8 min.
 #
 # Quizzes 02.1, 02.3 and 02.4 work well as a show of hands before the next cell runs: most people
@@ -355,11 +355,72 @@ assert app.dependency_overrides == {}
 print("overrides after the failed test:", app.dependency_overrides)
 
 # %% [markdown]
-# Why not `app.dependency_overrides.clear()` after the `yield` of every fixture? It works in simple
-# suites, but it removes *every* override, including those another fixture installed and still
-# relies on during its own teardown, and it cannot put back an override a wider-scoped fixture had
-# set. And if setup fails after the override is installed (say the lifespan crashes), pytest never
-# runs the code after `yield`; a `with` block still exits. Restore what you changed, nothing more.
+# ### Claim check: `app.dependency_overrides.clear()` after the `yield` undoes a test's override
+#
+# "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025, on a blog
+# about upgrading Python applications) installs its session override in the client fixture and ends
+# that fixture with `app.dependency_overrides.clear()`; its table of pitfalls gives the same call as
+# the cure for an override that was not cleared. Two situations a real suite meets. First, another
+# fixture, wider-scoped, has installed an override of its own (a fake notifier for the whole module):
+
+# %%
+from app.services.notifications import get_notifier
+from tests.fakes import RecordingNotifier
+
+
+@pytest.fixture(scope="module")
+def module_notifier():
+    with override_dependency(app, get_notifier, lambda: RecordingNotifier()):
+        yield
+
+
+@pytest.fixture
+def clearing_override(sessions):
+    app.dependency_overrides[get_session] = session_dependency(sessions)
+    yield
+    app.dependency_overrides.clear()  # as in the blog post
+
+
+async def test_first_clears(module_notifier, clearing_override, bare_client):
+    assert (await bare_client.get("/animals")).status_code == 200
+
+
+async def test_second_expects_the_module_fake(module_notifier):
+    assert get_notifier in app.dependency_overrides, "the module's fake notifier is gone"
+
+
+run_tests("test_first_clears", "test_second_expects_the_module_fake", expect="failed", args=["--tb=line"])
+
+# %% [markdown]
+# The first test's `clear()` also removed the module's fake notifier, which the second test (and the
+# rest of the module) still relied on. Second situation: the fixture's set-up fails after the
+# override is installed (here a stand-in for a lifespan that crashes on start-up):
+
+# %%
+@pytest.fixture
+def override_then_fail(sessions):
+    app.dependency_overrides[get_session] = session_dependency(sessions)
+    raise RuntimeError("the lifespan failed to start")
+    yield
+    app.dependency_overrides.clear()
+
+
+def test_never_starts(override_then_fail):
+    pass
+
+
+run_tests("test_never_starts", expect="failed", args=["--tb=line"])
+leaked = get_session in app.dependency_overrides
+print("override still installed after the run:", leaked)
+assert leaked
+app.dependency_overrides.clear()
+
+# %% [markdown]
+# pytest never runs the code after the `yield` of a fixture whose set-up raised, so the override
+# outlived the run. **Verdict:** half true. In the post's one-fixture suite `clear()` does undo the
+# override, but it is a blunt tool: it removes overrides other fixtures still need, and it does not
+# run at all when the fixture fails before its `yield`. Restore exactly what you changed, in a `with`
+# block that exits whatever happens: `override_dependency`.
 #
 # ### Overriding an outer dependency replaces its whole sub-tree (deep dive)
 #
@@ -431,8 +492,6 @@ import respx
 from asgi_lifespan import LifespanManager
 
 from app.config import get_settings
-from app.services.notifications import get_notifier
-from tests.fakes import RecordingNotifier
 
 
 @pytest.fixture
@@ -542,7 +601,8 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - The replacement takes no parameters (close over what it needs): FastAPI treats its parameters as
 #   request parameters, and a missing one is a 422.
 # - The dictionary is global: install overrides with `override_dependency` (restores the previous
-#   value, even when the test fails), in fixtures.
+#   value, even when the test fails), in fixtures. `clear()` after a `yield` also removes overrides
+#   other fixtures still need, and never runs when the fixture's set-up fails.
 # - Overriding an outer dependency skips its whole sub-tree, authentication included; override the
 #   leaf you mean to replace.
 # - An override replaces external services too (the payment gateway): assert the status, the exact
