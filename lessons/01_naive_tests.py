@@ -17,7 +17,7 @@
 # happen **on purpose and every time**, counts what the tests leave behind, and previews the cure.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 34 min · **Exercises:** 13 min
+# **Teaching:** 35 min · **Exercises:** 13 min
 #
 # **Prerequisites:** 00 · Start here.
 #
@@ -63,7 +63,7 @@ from course.notebook import reset_schema
 REX = {"name": "Rex", "species": "dog"}
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (~34 min + 13 min quizzes and exercise).** Pace: the naive suite and the three
+# **Instructor notes (~35 min + 13 min quizzes and exercise).** Pace: the naive suite and the three
 # single demonstrations 12 min, the every-order table 6 min, the two claim checks 10 min, the cure
 # 6 min; quizzes 5 min, the exercise 8 min. The quizzes
 # work well as a show of hands *before* running the next cell: most people predict quiz 01.3 wrong
@@ -251,6 +251,15 @@ assert sum(not failed for failed in naive) == 1
 
 # %% [markdown]
 # One order in six is green: the empty check must come before the creation, and the listing after it.
+# The hidden dependencies, drawn:
+#
+# ```mermaid
+# flowchart LR
+#     empty["test_shelter_starts_empty: needs no Rex yet"] -->|must run before| create["test_new_animal_gets_201: commits Rex"]
+#     create -->|must run before| listed["test_rex_is_listed: needs the committed Rex"]
+# ```
+#
+# Only one of the six orders follows both arrows.
 # Three tests, one hidden dependency each way, and the suite's result depends on the order alone.
 # A suite of hundreds of tests has many such pairs, and the order changes more often than you think:
 # a new test file, `pytest -k`, `pytest --lf`, pytest-xdist distributing tests to workers.
