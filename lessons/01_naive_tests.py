@@ -64,7 +64,7 @@ REX = {"name": "Rex", "species": "dog"}
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (~35 min + 13 min quizzes and exercise).** Pace: the naive suite and the three
-# single demonstrations 12 min, the every-order table 6 min, the two claim checks 10 min, the cure
+# single demonstrations 12 min, the every-order table 7 min, the two claim checks 10 min, the cure
 # 6 min; quizzes 5 min, the exercise 8 min. The quizzes
 # work well as a show of hands *before* running the next cell: most people predict quiz 01.3 wrong
 # (they guess 3 of 6 orders).
