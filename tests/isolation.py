@@ -14,13 +14,13 @@ Usage in a ``conftest.py`` (async app)::
     from tests.isolation import isolated_async_sessions, override_dependency, session_dependency
 
     @pytest.fixture(scope="session")
-    def database_url(worker_id):                      # one database per pytest-xdist worker:
-        return f"postgresql+asyncpg://app@localhost/app_test_{worker_id}"   # _test_master, _test_gw0, ...
+    def database_url(worker_id):              # one database per pytest-xdist worker:
+        return f"postgresql+asyncpg://app@localhost/app_test_{worker_id}"  # _master, _gw0, ...
 
     @pytest.fixture
-    async def sessions(engine):                       # engine: your test AsyncEngine on database_url
+    async def sessions(engine):               # engine: your test AsyncEngine on database_url
         async with isolated_async_sessions(engine) as factory:
-            yield factory                             # factory() -> AsyncSession
+            yield factory                     # factory() -> AsyncSession
 
     @pytest.fixture
     async def client(sessions):
@@ -54,8 +54,8 @@ The app's dependency comes in three shapes; override the one your routes ``Depen
 3. It commits after the request (``yield session`` then ``await session.commit()``, routes
    only flush): any override skips that commit, the session closes uncommitted and the
    route's rows are gone by the next request. Keep the app's dependency and replace the
-   factory it calls: ``monkeypatch.setattr("yourapp.db.SessionLocal", factory)``; or
-   override it with a copy that commits the same way::
+   factory it calls, where it looks it up: ``monkeypatch.setattr("yourapp.db.SessionLocal",
+   factory)``; or override it with a copy that commits the same way::
 
        async def committing_test_session():
            async with factory() as session:
@@ -81,7 +81,8 @@ it: the idea of Django's ``TestCase.setUpTestData``::
             yield factory
 
 Each test sees the shared rows, may change and delete them and commit, and the next test
-finds them as written; nothing reaches the database. Layers stack (``nested_*_sessions`` of
+finds them as written; nothing reaches the database. Each pytest-xdist worker writes the
+shared data once, on its own database. Layers stack (``nested_*_sessions`` of
 a layer's factory: session-wide, then module-wide data). Sync: ``nested_sessions``. Rules:
 
 - Every session that writes during the layer must come from its factory (or another factory
@@ -90,11 +91,11 @@ a layer's factory: session-wide, then module-wide data). Sync: ``nested_sessions
   PostgreSQL its commit is real and every later test sees it; on SQLite it cannot write at
   all: the layer holds the database's only write lock (``database is locked``). So on
   SQLite nothing else may write while a layer is open, not even another test's isolation:
-  keep such tests in other modules, or layer the whole session.
+  keep such tests in other modules, or layer the whole session. On PostgreSQL, if such a
+  session writes a row with the unique key of a shared row, it waits for the layer's
+  transaction to end: in the same process, that is never (a hung test).
 - Close the session that wrote the shared data before the tests run. A session left open
   holds a SAVEPOINT below the layer; ``nested_*_sessions`` refuses it with a message.
-- On PostgreSQL such a session that writes a row with the unique key of a shared row waits
-  for the layer's transaction to end: in the same process, that is never (a hung test).
 
 Event loops (async). A connection belongs to the event loop that opened it, and the
 layer's connection is opened by the widest fixture. Run that fixture, the per-test fixtures
@@ -116,9 +117,9 @@ docstring): an ``import ... as`` alias works, a wrapper or a re-definition is ig
 
 Your project. Copy this file to ``tests/isolation.py`` or, to import it from several test
 packages, to ``yourproject/testing/isolation.py`` (``from yourproject.testing.isolation
-import ...``); it needs SQLAlchemy 2.x only (tested with 2.1). Coverage: measure the app, not the tests
-(``--cov=yourproject``, never ``--cov=tests``: an app uses about half of this file, so
-counting it lowers the total). Vendored inside the measured package, omit it
+import ...``); it needs SQLAlchemy 2.x only (tested with 2.1). Coverage: measure the app,
+not the tests (``--cov=yourproject``, never ``--cov=tests``: an app uses about half of
+this file, so counting it lowers the total). Vendored inside the measured package, omit it
 (``[tool.coverage.run] omit = ["*/testing/isolation.py"]``); no ``# pragma: no cover``.
 Your real session dependency, overridden in every test, needs one test of its own.
 
