@@ -154,7 +154,7 @@ F = TypeVar("F")
 #: What the helper sets itself: overriding either would undo the isolation.
 _RESERVED_OPTIONS = ("bind", "binds", "join_transaction_mode")
 #: The SAVEPOINT each layer opened, keyed by the factory it yielded (see nested_*_sessions).
-_LAYER_ATTRIBUTE = "_isolation_layer_savepoint"
+_LAYER_ATTRIBUTE = "_isolation_layer"
 
 
 def _sqlite_autocommit_driver(dbapi_connection, _connection_record) -> None:
