@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 from sqlalchemy import text
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-layered-")) if args.smoke else DEFAULT_OUT)
 
     runs = []
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-layered-") as tmp:
         workdir = Path(tmp)
         (workdir / "conftest.py").write_text(textwrap.dedent(CONFTEST))
@@ -353,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{outcome['rows_left']}{'' if outcome['ok'] else '  FAILED ' + str(outcome['output_tail'])}",
                           flush=True)
         load_after = os.getloadavg()
+    duration_s = time.monotonic() - started
 
     rows = summarize(runs, backends)
     table = markdown(rows)
@@ -364,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                    "catalogue_animals": CATALOGUE, "backends": backends, "python": sys.version.split()[0]},
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in load_after]},
+        "duration_s": round(duration_s, 1),
         "notes": notes,
         "summary": rows,
         "runs": runs,
@@ -372,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "layered.md").write_text(
         f"Layered vs per-test set-up, {tests} tests, median of {repeats} "
         f"(`python -m bench.layered`, {result['generated']}, {os.cpu_count()} CPUs, load "
-        f"{load_before[0]:.1f} → {load_after[0]:.1f}):\n\n" + table
+        f"{load_before[0]:.1f} → {load_after[0]:.1f}, {duration_s:.0f} s for the whole run):\n\n" + table
         + "".join(f"\n{note}\n" for note in notes)
     )
     print()

@@ -55,3 +55,19 @@ def test_the_run_fails_when_tests_share_the_layer_without_a_savepoint_each(tmp_p
     url = layered.database_for(BACKEND, tmp_path, postgres_prefix_url())
     outcome = layered.run_once(tmp_path, BACKEND, url, layered.CONTROL, 3)
     assert (outcome["ok"], outcome["failed"], outcome["rows_left"]) == (False, 2, 0)  # the 2nd and 3rd test collide
+
+
+def test_the_readme_shows_the_stored_layered_results_verbatim():
+    readme = (REPO_ROOT / "README.md").read_text()
+    begin, end = "<!-- bench/results/layered.md -->\n", "<!-- /bench/results/layered.md -->"
+    assert begin in readme and end in readme, "README.md lost the markers around the layered benchmark's table"
+    shown = readme.split(begin, 1)[1].split(end, 1)[0]
+    stored = (REPO_ROOT / "bench/results/layered.md").read_text()
+    assert shown == stored, "README.md's layered table differs from bench/results/layered.md: copy the file in"
+
+
+def test_the_stored_layered_results_are_a_full_run_that_passed():
+    result = json.loads((REPO_ROOT / "bench/results/layered.json").read_text())
+    assert {row["backend"] for row in result["summary"]} == {"sqlite", "postgresql"}
+    assert all(row["ok"] and row["rows_left"] == 0 for row in result["summary"])
+    assert result["config"]["tests"] == 40 and result["config"]["hash"] == "PBKDF2-SHA256, 200000 rounds"
