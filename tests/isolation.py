@@ -260,16 +260,17 @@ def _check_layer_entry(function: str, factory: Any, sync_connection: Connection)
         raise RuntimeError(
             f"{function}(): a SAVEPOINT opened after this factory's layer is still open on its connection: "
             "a session of the outer factory was left open (a fixture that yields the session instead of "
-            "closing it). Write the shared data in `with factory() as session: ... session.commit()` and "
-            "let that block end before the tests run."
+            "closing it), or another layer on this factory has not ended. Write the shared data in "
+            "`with factory() as session: ... session.commit()` and let that block end before the tests run."
         )
 
 
 def _broken_layer(function: str, error: Exception) -> RuntimeError:
     return RuntimeError(
         f"{function}(): this test's SAVEPOINT is gone, so its writes could not be rolled back ({error}). "
-        "A session that started before the test (a long-lived session of the outer factory) committed "
-        "or rolled back during it: use only sessions of the factory this layer yields."
+        "Something on the connection released or rolled back past it: raw SQL (RELEASE, ROLLBACK TO, "
+        "COMMIT) or a session bound to the connection by hand with another join mode. Use only "
+        "sessions of the factory this layer yields."
     )
 
 
