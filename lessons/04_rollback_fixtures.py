@@ -49,6 +49,7 @@ import app.db
 from app.db import get_session
 from app.main import app as shelter
 from app.models import Animal
+from course.checks import l04
 from course.database import count_rows
 from course.notebook import reset_schema, run_async
 from tests.isolation import fix_sqlite_savepoints
@@ -480,6 +481,9 @@ show_leftovers()
 # > Hint: `async with sessions() as session:` gives you a session joined to the test's transaction;
 # > its `commit()` only releases a savepoint, so the app's session sees Luna and the teardown still
 # > removes her.
+#
+# The check at the end of the cell runs your test against the real app (it must pass) and against
+# two broken versions (it must fail on each); then it counts the rows left behind, which must be none.
 
 # %%
 async def test_seeded_animal_is_listed(sessions, client):
@@ -490,13 +494,6 @@ async def test_seeded_animal_is_listed(sessions, client):
     assert await animal_names(client) == ["Luna"]
     # END SOLUTION
 
-
-# %% [markdown]
-# The check runs your test against the real app (it must pass) and against two broken versions (it
-# must fail on each); then it counts the rows left behind, which must be none.
-
-# %%
-from course.checks import l04
 
 l04.check_seeded_animal_is_listed(nb.database_url)
 
@@ -565,6 +562,10 @@ show_leftovers()
 # id, check the name.
 #
 # > Hint: the `POST` response carries the id the database assigned.
+#
+# The check starts from fresh ids, so on both databases the real app gives Rex id 1. Then it runs
+# your test with ids handed out from 1001, as PostgreSQL does once earlier tests have used the first
+# ones: it must pass there too. Last, two broken versions of the app that it must fail against.
 
 # %%
 async def test_get_rex_by_his_id(client):
@@ -577,12 +578,6 @@ async def test_get_rex_by_his_id(client):
     # END SOLUTION
 
 
-# %% [markdown]
-# The check starts from fresh ids, so on both databases the real app gives Rex id 1. Then it runs
-# your test with ids handed out from 1001, as PostgreSQL does once earlier tests have used the first
-# ones: it must pass there too. Last, two broken versions of the app that it must fail against.
-
-# %%
 l04.check_get_rex_by_his_id(nb.database_url)
 
 

@@ -297,6 +297,10 @@ async with fixed_engine() as engine, engine.connect() as conn:
 #
 # > Hint: one `async with session.begin_nested():` per row, inside a `try` / `except IntegrityError`.
 # > Adding the animal inside the block is enough: leaving the block flushes it.
+#
+# The check at the end of the cell runs your function on a session inside a rolled-back transaction
+# (`tests/isolation.py`): Rex exists before the batch, the batch holds Tom, a second Rex, and Luna.
+# It must return `["Rex"]` and keep Luna, Rex and Tom, and the session must still work afterwards.
 
 # %%
 async def import_animals(session, rows: list[dict]) -> list[str]:
@@ -313,12 +317,6 @@ async def import_animals(session, rows: list[dict]) -> list[str]:
     return skipped
 
 
-# %% [markdown]
-# The check runs your function on a session inside a rolled-back transaction (`tests/isolation.py`):
-# Rex exists before the batch, the batch holds Tom, a second Rex, and Luna. It must return
-# `["Rex"]` and keep Luna, Rex and Tom, and the session must still work afterwards.
-
-# %%
 await l05.check_import_animals(import_animals, nb.database_url)
 
 # %% [markdown]
