@@ -498,7 +498,7 @@ async def test_seeded_animal_is_listed(sessions, client):
 l04.check_seeded_animal_is_listed(nb.database_url)
 
 # %% [markdown]
-# ## Sequences are not rolled back
+# ## Ids after a rollback
 #
 # **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
