@@ -135,8 +135,11 @@ def _refused_message(url: str, error: BaseException) -> str:
     where, user = f"{parsed.host}:{parsed.port or 5432}", parsed.username
     shown = f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n"
     sqlstate, said = _server_error(error)
-    if sqlstate == "28P01":
-        what = f"PostgreSQL at {where} refused the password of user {user!r}."
+    if sqlstate == "28P01" and parsed.password is None:
+        what = f"PostgreSQL at {where} wants a password for user {user!r}, and DATABASE_URL has none."
+        todo = "Use the URL scripts/postgres start prints (it carries the password)"
+    elif sqlstate == "28P01":  # also what PostgreSQL says for a role that does not exist
+        what = f"PostgreSQL at {where} refused the password of user {user!r} (or there is no such user)."
         todo = "Put the right password in DATABASE_URL (scripts/postgres start prints a URL that works)"
     elif sqlstate == "28000":
         what = f"PostgreSQL at {where} does not let user {user!r} log in ({said})."
