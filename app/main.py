@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.config import get_settings
 from app.errors import validation_error_handler
+from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
 
@@ -16,7 +17,8 @@ from app.routes import adopters, adoptions, animals
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = get_settings()
-    app.state.http_client = httpx.AsyncClient(timeout=settings.payment_timeout_seconds)
+    # verify=: one TLS context per process, not one per lifespan (see app/http.py: it is the cost of a test)
+    app.state.http_client = httpx.AsyncClient(timeout=settings.payment_timeout_seconds, verify=tls_context())
     app.state.scheduler = None
     if settings.scheduler_enabled:
         app.state.scheduler = build_scheduler()

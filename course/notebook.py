@@ -72,8 +72,12 @@ async def reset_schema(url: str) -> None:
         await engine.dispose()
 
 
-def setup(number: str) -> Lesson:
-    """Configure ipytest, select this notebook's database, give it an empty schema."""
+def setup(number: str, *, traceback: str = "auto") -> Lesson:
+    """Configure ipytest, select this notebook's database, give it an empty schema.
+
+    ``traceback`` is pytest's ``--tb`` style for every test run of the notebook: ``"line"``
+    reports each failure in one line, where the error text matters more than the stack.
+    """
     selected = database.remember_selection()  # the learner's choice, before we repoint it
     url = database.sibling_url(selected, f"nb{number}")
     # `app` reads DATABASE_URL when first imported: point it here before any lesson imports it.
@@ -94,7 +98,8 @@ def setup(number: str) -> Lesson:
     # pytest runs a lesson starts must not believe they are that worker.
     for variable in [v for v in os.environ if v.startswith("PYTEST_XDIST_")]:
         del os.environ[variable]
-    ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=PYTEST_ARGS, magics=True, rewrite_asserts=True, clean="[Tt]est*")
+    ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=[*PYTEST_ARGS, f"--tb={traceback}"],
+                       magics=True, rewrite_asserts=True, clean="[Tt]est*")
     return Lesson(number, url)
 
 

@@ -3,13 +3,16 @@
 The question and its options are a markdown cell of the lesson. The bank
 (``course/quizzes/<lesson>.toml``) holds, per quiz, a salted SHA-256 of the right option and
 feedback for every option. An answer cell calls ``answer("01.2", "b")``: blank, it prints a
-prompt; otherwise it prints the feedback of the chosen option, and raises when it is wrong,
-so CI proves every answer stored in ``solutions/``.
+prompt; otherwise it prints the feedback of the chosen option. A wrong choice raises only in
+the solution notebooks (``solutions/``, or ``COURSE_QUIZ_STRICT=1``), so CI proves every answer
+stored there; in a learner notebook it prints the feedback and "try another option", and *Run All*
+carries on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -21,7 +24,18 @@ QUIZ_ID = re.compile(r"^(\d\d)\.(\d+)$")
 
 
 class WrongAnswer(AssertionError):
-    """The chosen option is not the right one (fails the cell on purpose)."""
+    """The chosen option is not the right one (fails the cell on purpose, in strict mode)."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, not a traceback
+        return [f"WrongAnswer: {self}"]
+
+
+def strict() -> bool:
+    """True where a wrong answer must fail the cell: the solution notebooks (CI)."""
+    flag = os.environ.get("COURSE_QUIZ_STRICT")
+    if flag is not None:
+        return flag == "1"
+    return Path.cwd().resolve() == (Path(__file__).resolve().parent.parent / "solutions")
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ def get(quiz_id: str) -> Quiz:
 
 
 def answer(quiz_id: str, choice: str) -> None:
-    """Check a quiz answer: prints feedback; raises ``WrongAnswer`` when it is wrong.
+    """Check a quiz answer: prints feedback; a wrong one raises ``WrongAnswer`` in strict mode.
 
     Returns nothing, so the cell shows only the feedback (no stray ``True``).
     """
@@ -72,8 +86,15 @@ def answer(quiz_id: str, choice: str) -> None:
         print(f"Quiz {quiz_id}: put your choice ({options}) between the quotes and run this cell again.")
         return
     if choice not in quiz.feedback:
-        raise ValueError(f"Quiz {quiz_id} has options {options}; {choice!r} is not one of them.")
+        message = f"Quiz {quiz_id} has options {options}; {choice!r} is not one of them."
+        if strict():
+            raise ValueError(message)
+        print(f"{message} Try again.")
+        return
     if quiz.is_right(choice):
         print(f"Quiz {quiz_id}: {choice}) is right. {quiz.feedback[choice]}")
         return
-    raise WrongAnswer(f"Quiz {quiz_id}: {choice}) is not right. {quiz.feedback[choice]} Try another option.")
+    message = f"Quiz {quiz_id}: {choice}) is not right. {quiz.feedback[choice]} Try another option."
+    if strict():
+        raise WrongAnswer(message)
+    print(message)

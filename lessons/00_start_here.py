@@ -88,8 +88,8 @@ for path, operations in shelter.openapi()["paths"].items():
 
 # %% [markdown]
 # Animals and adopters are created and read; `POST /animals/arrivals` registers a newcomer under the
-# first free name from a list of candidates (lesson 05 tests its retry); adoptions are reserved, then
-# paid through the gateway (lesson 06 mocks it). Each part of the app lives in one obvious module, and
+# first free name from a list of candidates (lesson 06 tests its retry); adoptions are reserved, then
+# paid through the gateway (lesson 08 mocks it). Each part of the app lives in one obvious module, and
 # the first line of each module's docstring says what it is for:
 
 # %%

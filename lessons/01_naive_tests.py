@@ -70,7 +70,7 @@ REX = {"name": "Rex", "species": "dog"}
 # Points learners get wrong:
 # - "Just delete everything at the start of each test." It does make the first two tests pass, but it
 #   hides `test_rex_is_listed`'s dependency (it would fail *reliably* only if it ran first) and it is
-#   slow on real schemas (lesson 08 measures it).
+#   slow on real schemas (lesson 10 measures it).
 # - "The 409 is a bug in the app." No: the app is right; the test assumed an empty database.
 # - "In-memory SQLite fixes it." The claim check answers that; the key fact is that nothing connects
 #   that database to the app.
@@ -345,7 +345,7 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
 # override; lesson 02), and the seed's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (lessons 02 and 04
+# is not the database you run in production: driver quirks and error texts differ (lessons 02 and 05
 # show bugs that only one backend exhibits). Seed 001's description of the naive failure, on the
 # other hand, is accurate: the second insert of a unique value fails, as step 1 showed.
 
@@ -356,7 +356,7 @@ await count_rows(nb.database_url)
 # %% [markdown]
 # ## 5. A preview of the cure: one transaction per test, never committed
 #
-# `tests/isolation.py` (lesson 03 builds it line by line) runs each test inside one database
+# `tests/isolation.py` (lesson 04 builds it line by line) runs each test inside one database
 # transaction that is never committed. Every session the app opens joins that transaction inside a
 # `SAVEPOINT` of its own (`join_transaction_mode="create_savepoint"`), so the app's `commit()` and
 # `rollback()` behave normally, and at the end of the test the outer transaction is rolled back. The

@@ -77,7 +77,7 @@ app.dependency_overrides
 
 # %% [markdown]
 # The fixtures this notebook builds on. `sessions` comes from `tests/isolation.py`: a factory of
-# sessions that all live inside one transaction that is rolled back after the test (notebook 03
+# sessions that all live inside one transaction that is rolled back after the test (notebook 04
 # takes it apart line by line; here it is a black box). `bare_client` calls the app in-process, with
 # nothing else: no override, no lifespan. `app_engine` is the app's *own* engine, for the tests that
 # (by mistake) reach it; it is disposed at teardown, for a reason section 6 makes clear.
@@ -779,7 +779,7 @@ run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
 # Seed 002, a popular question about a retry route, builds its tests on a setup found in many
 # tutorials: a session-scoped `event_loop` fixture that creates a new loop, and a client fixture that
 # passes the app straight to `httpx.AsyncClient`. The same two pieces, against the pinned versions
-# (the route the seed tests is the subject of notebook 05; here only the setup):
+# (the route the seed tests is the subject of notebook 06; here only the setup):
 
 # %%
 import asyncio
@@ -1016,4 +1016,4 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - When the test client returns, `yield` dependencies have exited and background tasks have run:
 #   assert their effects right away.
 #
-# **Next:** [03 · Rollback fixtures](03_rollback_fixtures.ipynb)
+# **Next:** [04 · Rollback fixtures](04_rollback_fixtures.ipynb)

@@ -1,0 +1,1 @@
+"""Lesson-specific exercise checks (mutants and property checks)."""

@@ -1,0 +1,242 @@
+"""Exercise checks that tell a learner, by running their code, whether an exercise is right.
+
+A lesson cell stays one readable call; the deliberately broken variants of the app
+("mutants") live in ``course/checks/lNN.py`` next to the lesson's other checks.
+
+``check_test(name, mutants=[...])``, for "write a test" exercises:
+
+* the exercise still holds the placeholder (``...``): prints "Not attempted yet: ..." and
+  returns, so *Run All* on an untouched learner notebook never stops;
+* the learner's test fails against the real app: raises :class:`ExerciseIncomplete` with
+  pytest's one-line report (the test is what needs fixing);
+* the test still passes with a mutant installed: raises, naming every mutant it did not
+  catch ("your test still passes when the route forgets to lower-case e-mails");
+* otherwise prints "Well done: ...".
+
+``report(problems, success)`` is the same verdict for "write a function / fixture"
+exercises whose lesson checks a property itself. Both raise with a short message and a
+short traceback: the frames of this module are hidden from IPython's report.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import io
+import os
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+NOT_ATTEMPTED = "Not attempted yet"
+WELL_DONE = "Well done"
+PLACEHOLDER_MARK = "YOUR CODE HERE"
+
+
+class ExerciseIncomplete(AssertionError):
+    """The learner's answer runs but is not right yet; the message says what is missing."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
+        return [f"ExerciseIncomplete: {self}"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A deliberately broken app the learner's test must catch.
+
+    ``description`` completes the sentence "your test still passes when ...";
+    ``install`` returns a context manager that breaks the app while it is active.
+    ``hint`` (optional) says which assertion would catch it.
+    """
+
+    description: str
+    install: Callable[[], AbstractContextManager[Any]]
+    hint: str = ""
+
+
+def attempted(obj: Any) -> bool:
+    """False while ``obj`` (a function or source text) still holds the exercise placeholder.
+
+    The learner version of an exercise replaces the solution with ``...  # YOUR CODE HERE``:
+    a bare ``...`` statement in the body (or the marker comment) means "not attempted".
+    """
+    source = obj if isinstance(obj, str) else _source(obj)
+    if source is None:
+        return True
+    if PLACEHOLDER_MARK in source:
+        return False
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node.value.value is Ellipsis:
+            return False
+    return True
+
+
+def _source(func: Any) -> str | None:
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):
+        return None
+
+
+def not_attempted(what: str) -> None:
+    """Print the standard "not attempted" line (never fails the cell)."""
+    print(f"{NOT_ATTEMPTED}: {what} Replace the `...` with your code and run the cell again.")
+
+
+def report(problems: Sequence[str], success: str) -> None:
+    """Print "Well done: <success>" when ``problems`` is empty, else raise listing them."""
+    __tracebackhide__ = True
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ExerciseIncomplete(f"not yet:\n{listed}")
+    print(f"{WELL_DONE}: {success}")
+
+
+@contextlib.contextmanager
+def replace_route(app: Any, method: str, path: str, endpoint: Callable) -> Iterator[None]:
+    """Serve ``method path`` with ``endpoint`` instead of the app's own route while active.
+
+    For mutants: "a route that answers 200 to everything", "a route that skips the
+    lower-casing", ... The replacement keeps the route's status code and the app's
+    dependency overrides; the original route is put back at exit.
+    """
+    from fastapi.routing import APIRoute
+
+    router, index, route = _find_route(app.router, method.upper(), path)
+    replacement = APIRoute(
+        route.path,
+        endpoint,
+        methods=[method.upper()],
+        status_code=route.status_code,
+        name=route.name,
+        dependency_overrides_provider=route.dependency_overrides_provider,
+    )
+    router.routes[index] = replacement
+    _routes_changed(router)
+    try:
+        yield
+    finally:
+        router.routes[index] = route
+        _routes_changed(router)
+
+
+def _find_route(router: Any, method: str, path: str, seen: set[int] | None = None) -> tuple[Any, int, Any]:
+    """The router holding the ``method path`` route (FastAPI >= 0.160 keeps included routers nested)."""
+    from fastapi.routing import APIRoute
+
+    seen = set() if seen is None else seen
+    seen.add(id(router))
+    for index, route in enumerate(router.routes):
+        if isinstance(route, APIRoute) and route.path == path and method in route.methods:
+            return router, index, route
+        inner = getattr(route, "original_router", None)
+        if inner is not None and id(inner) not in seen:
+            try:
+                return _find_route(inner, method, path, seen)
+            except LookupError:
+                pass
+    raise LookupError(f"the app has no route {method} {path}")
+
+
+def _routes_changed(router: Any) -> None:
+    mark = getattr(router, "_mark_routes_changed", None)  # FastAPI caches the routes it matches
+    if mark is not None:
+        mark()
+
+
+@dataclass
+class _Run:
+    code: int
+    output: str
+
+    @property
+    def failures(self) -> list[str]:
+        """pytest's short summary lines (FAILED/ERROR ...), without the temporary module name."""
+        lines = [line for line in self.output.splitlines() if line.startswith(("FAILED", "ERROR"))]
+        return [re.sub(r"t_[0-9a-f]{32}\.py::", "", line)[:400] for line in lines]
+
+
+def _run(tests: Sequence[str], args: Sequence[str]) -> _Run:
+    import gc
+
+    import ipytest
+
+    gc.freeze()  # see course.notebook.run_tests: keeps pytest's gc passes short
+    buffer = io.StringIO()
+    # A wide "terminal": pytest cuts its summary lines (the assertion that failed) to the width.
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "400"
+    try:
+        with contextlib.redirect_stdout(buffer):
+            code = int(ipytest.run("--tb=line", *args, *(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
+    finally:
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns
+    return _Run(code, buffer.getvalue())
+
+
+def check_test(
+    *tests: str,
+    mutants: Sequence[Mutant],
+    hint: str = "",
+    args: Sequence[str] = (),
+    namespace: dict[str, Any] | None = None,
+) -> None:
+    """Run the learner's test(s) against the real app, then against each mutant.
+
+    ``tests`` are names of test functions defined in the notebook (a parametrized test's
+    name with its id, ``"test_x[naive]"``, works too). ``hint`` is printed when a mutant
+    slips through. ``args`` are extra pytest options.
+    """
+    __tracebackhide__ = True
+    if not tests:
+        raise ValueError("name at least one test to check")
+    if not mutants:
+        raise ValueError("a check needs at least one mutant: a test that nothing can fail proves nothing")
+    caller = namespace if namespace is not None else sys._getframe(1).f_globals
+    names = ", ".join(f"`{t}`" for t in tests)
+    missing = [t for t in tests if t.split("[")[0] not in caller]
+    if missing:
+        raise ExerciseIncomplete(f"no test named {', '.join(missing)} in this notebook: run the exercise cell first.")
+    if not all(attempted(caller[t.split("[")[0]]) for t in tests):
+        not_attempted(f"{names} still holds the placeholder.")
+        return
+
+    real = _run(tests, args)
+    if real.code == 5:
+        raise ExerciseIncomplete(f"pytest found no test {names}: is it still named like that, and async where it awaits?")
+    if real.code != 0:
+        details = "\n".join(f"  {line}" for line in real.failures) or real.output.strip()[-1500:]
+        raise ExerciseIncomplete(
+            f"your test fails against the real app, which is right: the test is what needs fixing.\n{details}"
+        )
+
+    slipped = []
+    for mutant in mutants:
+        with mutant.install():
+            run = _run(tests, args)
+        if run.code == 0:
+            slipped.append(mutant)
+    if slipped:
+        lines = "\n".join(
+            f"  - your test still passes when {m.description}" + (f" ({m.hint})" if m.hint else "") for m in slipped
+        )
+        more = f"\nHint: {hint}" if hint else ""
+        raise ExerciseIncomplete(
+            f"not yet: {names} passes against the real app, but also against broken versions of it:\n{lines}\n"
+            f"A test must fail when the behaviour it checks is broken: add the assertion that catches it.{more}"
+        )
+    print(f"{WELL_DONE}: {names} passes against the real app and fails against each of {len(mutants)} broken versions:")
+    for mutant in mutants:
+        print(f"  - {mutant.description}")
