@@ -47,7 +47,16 @@ def remember_selection() -> str:
     A URL the course cannot use (unparsable, another database, another driver) raises
     ``DatabaseUnavailable`` here, before anything builds an engine from it.
     """
-    check_url(selected_url())
+    try:
+        check_url(selected_url())
+    except DatabaseUnavailable as exc:
+        if "pytest" in sys.modules and "ipykernel" not in sys.modules:
+            # tests/conftest.py calls this while pytest imports it, before pytest can report
+            # anything (pytest.exit there is an import error: exit code 4 and a trace). End
+            # the run as pytest_sessionstart does for an unreachable server: message, exit 3.
+            print(f"\n{exc}", file=sys.stderr)
+            raise SystemExit(3) from None
+        raise
     return os.environ.setdefault(SELECTED_VAR, selected_url())
 
 
@@ -80,7 +89,7 @@ def check_url(url: str) -> URL:
         fixed = parsed.set(drivername=f"{name}+{SUPPORTED_DRIVERS[name]}").render_as_string(hide_password=True)
         raise DatabaseUnavailable(
             f"{ENV_VAR}={shown} selects the {driver!r} driver; the course runs on {SUPPORTED_DRIVERS[name]}.\n"
-            f"Write it as {fixed}"
+            f"Write it as {fixed}\nor unset DATABASE_URL for SQLite."
         )
     raise DatabaseUnavailable(
         f"{ENV_VAR}={shown} selects {name} ({driver}); the course runs on PostgreSQL or SQLite only.\n" + _HOW_TO_FIX
@@ -114,7 +123,7 @@ def _unreachable_message(url: str, error: BaseException) -> str:
     parsed = make_url(url)
     return (
         f"PostgreSQL is not reachable at {parsed.host}:{parsed.port or 5432} "
-        f"({error.__class__.__name__}: {error or 'no answer within ' + str(CONNECT_TIMEOUT_SECONDS) + ' s'}).\n"
+        f"({error.__class__.__name__}: {str(error) or f'no answer within {CONNECT_TIMEOUT_SECONDS} s'}).\n"
         f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n" + _HOW_TO_FIX
     )
 
