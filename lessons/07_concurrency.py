@@ -191,11 +191,10 @@ async def race_by_hand(ids: dict[str, int]) -> list[str]:
 #
 # **Quiz 07.1.** On PostgreSQL, with no unique index, A checks, B checks, A writes and commits, then
 # B writes and commits. How many reservations of Luna are there afterwards?
-# - **a)** One: B's commit fails because A changed Luna's row after B had read it.
-# - **b)** Two: both sessions read "available" before either wrote, and nothing in the database
-#   forbids a second adoption.
+# - **a)** One: B's commit fails, because A changed and committed Luna's row after B had read it.
+# - **b)** Two: both read "available" before either wrote, and nothing forbids it.
 # - **c)** None: the two transactions deadlock and PostgreSQL rolls both back.
-# - **d)** One: B's `UPDATE` of Luna waits for A's lock and then finds nothing to change.
+# - **d)** One: B's `UPDATE` of Luna waits for A's row lock, re-reads the row and changes nothing.
 
 # %% tags=["quiz-answer"]
 answer("07.1", "b")
@@ -231,10 +230,9 @@ assert double == {"postgresql": 2, "sqlite": 1}[nb.backend]
 #
 # **Quiz 07.2.** The same schedule on SQLite, with the app's engine settings (`BEGIN IMMEDIATE`: a
 # transaction takes SQLite's single write lock when it begins). What happens when B checks?
-# - **a)** B reads "available", as on PostgreSQL.
-# - **b)** B reads "reserved": SQLite shows uncommitted changes to other connections.
-# - **c)** B waits for A's transaction, which cannot end before B's check returns; after the busy
-#   timeout (0.5 s), `database is locked`.
+# - **a)** B reads "available", as on PostgreSQL, and both sessions go on to reserve Luna.
+# - **b)** B reads "reserved": SQLite shows A's uncommitted change to every other connection.
+# - **c)** B waits for A's write lock; after the busy timeout, `database is locked`.
 # - **d)** B's read works, and its write later fails with `IntegrityError`.
 
 # %% tags=["quiz-answer"]
@@ -373,7 +371,7 @@ from fastapi import Depends, HTTPException
 from app.models import utcnow
 from app.services.payments import PaymentGateway, get_payment_gateway
 
-
+# %% jupyter={"source_hidden": true}
 def _broken_pay(end_transaction_before_charge: bool, lost_is_200: bool, check_status: bool):
     """A broken copy of the app's payment route."""
     both_checked = asyncio.Barrier(2)  # new per run: each pytest run has its own event loop
@@ -440,11 +438,10 @@ check_test(
 # **Quiz 07.3.** A teammate rewrites the payment route to end its transaction before calling the
 # provider and to write "paid" in a second transaction afterwards. On PostgreSQL, ten payments of
 # one adoption arrive at once. What can the provider see?
-# - **a)** Exactly one charge: the `FOR UPDATE` lock still orders the requests.
+# - **a)** Exactly one charge: the `FOR UPDATE` lock taken at the check still orders all the requests.
 # - **b)** Exactly one charge, but nine requests answer 500.
 # - **c)** No charge: the second transaction cannot see the first one's lock.
-# - **d)** Several charges: the lock ends with the first transaction, so other payments read
-#   "reserved" while the first one waits for the provider.
+# - **d)** Several: the lock ends with the first transaction, before the provider call.
 
 # %% tags=["quiz-answer"]
 answer("07.3", "d")
@@ -486,9 +483,9 @@ assert outcome == {"postgresql": "canceling statement due to lock timeout", "sql
 # the busy timeout).
 #
 # **Quiz 07.4.** Which setup lets rollback-isolated tests really run in parallel?
-# - **a)** One database per pytest-xdist worker, as this course's `..._test_gw0`, `..._test_gw1`.
+# - **a)** One database per pytest-xdist worker (`..._test_gw0`, `..._test_gw1`).
 # - **b)** One database for all workers, with `isolation_level="SERIALIZABLE"`.
-# - **c)** One database for all workers, every test using a unique name prefix for its rows.
+# - **c)** One database for all workers, every test using a unique name prefix for all of its rows.
 # - **d)** One database, with `pytest -n auto --dist loadfile`.
 
 # %% tags=["quiz-answer"]
