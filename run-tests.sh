@@ -36,6 +36,7 @@ step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
 $py -m course publish --check   # README launch links + notebooks table, and INSTRUCTOR_GUIDE.md
 $py -m course errors --check
+$py -m course figures --check
 
 step "reference suite, random order"
 $py -m pytest tests
