@@ -4,9 +4,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import get_settings
+from app.errors import validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
@@ -37,6 +39,7 @@ def create_app() -> FastAPI:
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(animals.router)
     app.include_router(adopters.router)
     app.include_router(adoptions.router)

@@ -9,12 +9,39 @@ matches no option (or two), a stored answer that is wrong.
 
 import re
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course import build, notebook, quiz
 from course.quiz import WrongAnswer, answer
+
+
+class _ImportedOnUse:
+    """nbformat, imported by the first test that uses it: collecting the suite must not pay
+    for its import (nbformat -> jsonschema -> a grammar compiled at import: about a second)."""
+
+    def __getattr__(self, name):
+        import nbformat
+
+        return getattr(nbformat, name)
+
+
+nbformat = _ImportedOnUse()
+
+
+def new_code_cell(*args, **kwargs):
+    return nbformat.v4.new_code_cell(*args, **kwargs)
+
+
+def new_markdown_cell(*args, **kwargs):
+    return nbformat.v4.new_markdown_cell(*args, **kwargs)
+
+
+def new_notebook(*args, **kwargs):
+    return nbformat.v4.new_notebook(*args, **kwargs)
+
+
+def new_output(*args, **kwargs):
+    return nbformat.v4.new_output(*args, **kwargs)
 
 QUIZ_HEADER = re.compile(r"\*\*Quiz (\d\d\.\d+)\.\*\*")
 OPTION = re.compile(r"^- \*\*([a-z])\)\*\*", re.M)
@@ -53,8 +80,9 @@ def answer_cells(nb) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def demo_bank(tmp_path, monkeypatch):
-    """Bank of a lesson "99" with one quiz whose right answer is b."""
+    """Bank of a lesson "99" with one quiz whose right answer is b; strict mode (as in solutions/)."""
     monkeypatch.setattr(quiz, "BANK_DIR", tmp_path)
+    monkeypatch.setenv("COURSE_QUIZ_STRICT", "1")
     (tmp_path / "99_demo.toml").write_text(
         f'[1]\nanswer = "{quiz.digest("99.1", "b")}"\n'
         '[1.feedback]\na = "Feedback for a."\nb = "Feedback for b."\nc = "Feedback for c."\n',
@@ -85,6 +113,31 @@ def test_wrong_answer_raises_with_that_options_feedback(demo_bank):
 
 def test_wrong_answer_fails_a_cell_like_an_assert():
     assert issubclass(WrongAnswer, AssertionError)
+
+
+def test_in_a_learner_notebook_a_wrong_answer_prints_its_feedback_and_does_not_raise(demo_bank, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_QUIZ_STRICT", "0")
+    assert answer("99.1", "c") is None
+    out = capsys.readouterr().out
+    assert "Quiz 99.1: c) is not right. Feedback for c. Try another option." in out
+    assert "Feedback for b." not in out
+
+
+def test_in_a_learner_notebook_an_unknown_option_prints_the_options(demo_bank, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_QUIZ_STRICT", "0")
+    answer("99.1", "z")
+    assert "Quiz 99.1 has options a, b, c; 'z' is not one of them. Try again." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("where", "strict"), [("solutions", True), ("notebooks", False), (".", False)])
+def test_strict_only_in_the_solution_notebooks(monkeypatch, where, strict):
+    monkeypatch.delenv("COURSE_QUIZ_STRICT", raising=False)
+    monkeypatch.chdir(build.ROOT / where)
+    assert quiz.strict() is strict
+
+
+def test_wrong_answer_shows_its_message_without_a_traceback():
+    assert WrongAnswer("Quiz 99.1: c) is not right.")._render_traceback_() == ["WrongAnswer: Quiz 99.1: c) is not right."]
 
 
 def test_blank_answer_prints_the_prompt_and_returns_none(demo_bank, capsys):

@@ -1,0 +1,159 @@
+"""course.exercise: exercise checks tell right from wrong, and a blank exercise never fails a cell.
+
+``check_test`` is driven with a fake ``ipytest.run`` whose exit code depends on which mutant is
+installed, so each verdict is tested without a kernel; ``replace_route`` is tested on the real
+app through the suite's isolated client. ``python -m course learner-path`` proves the checks
+of the real lessons in real kernels (run-tests.sh).
+"""
+
+import contextlib
+
+import pytest
+
+from app.main import app as shelter_app
+from course import exercise
+from course.exercise import ExerciseIncomplete, Mutant, attempted, check_test, replace_route, report
+
+
+def placeholder_test(client):
+    ...  # YOUR CODE HERE
+
+
+def answered_test(client):
+    assert client is not None
+
+
+def test_a_placeholder_is_not_attempted():
+    assert not attempted(placeholder_test)
+    assert not attempted("def f():\n    ...\n")
+    assert not attempted("x = 1\n...  # YOUR CODE HERE\n")
+
+
+def test_an_answer_is_attempted():
+    assert attempted(answered_test)
+    assert attempted("def f():\n    return 1\n")
+
+
+def test_report_without_problems_says_well_done(capsys):
+    report([], "0 rows left after three shuffled runs.")
+    assert capsys.readouterr().out == "Well done: 0 rows left after three shuffled runs.\n"
+
+
+def test_report_lists_every_problem():
+    with pytest.raises(ExerciseIncomplete) as caught:
+        report(["rows are left in adoptions", "the animal is not available"], "unused")
+    assert str(caught.value) == "not yet:\n  - rows are left in adoptions\n  - the animal is not available"
+    assert caught.value._render_traceback_() == [f"ExerciseIncomplete: {caught.value}"]  # no 255-line traceback
+
+
+@pytest.fixture
+def pytest_runs(monkeypatch):
+    """A fake ipytest.run: exit code 0 unless the installed mutant (or the real app) says otherwise."""
+    state = {"installed": None, "codes": {}, "calls": [], "output": ""}
+
+    def fake_run(*args, raise_on_error):
+        state["calls"].append((state["installed"], args))
+        code = state["codes"].get(state["installed"], 0)
+        print(state["output"] if code else "1 passed")
+        return code
+
+    monkeypatch.setattr("ipytest.run", fake_run)
+    monkeypatch.setattr("gc.freeze", lambda: None)
+    return state
+
+
+def mutant(name, state):
+    @contextlib.contextmanager
+    def install():
+        state["installed"] = name
+        try:
+            yield
+        finally:
+            state["installed"] = None
+
+    return Mutant(f"the route {name}", install)
+
+
+def test_placeholder_prints_not_attempted_and_runs_nothing(pytest_runs, capsys):
+    check_test("placeholder_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals())
+    assert capsys.readouterr().out.startswith("Not attempted yet: `placeholder_test` still holds the placeholder.")
+    assert pytest_runs["calls"] == []
+
+
+def test_a_test_that_catches_every_mutant_is_well_done(pytest_runs, capsys):
+    pytest_runs["codes"] = {"answers 200": 1, "skips the lower-casing": 1}
+    mutants = [mutant("answers 200", pytest_runs), mutant("skips the lower-casing", pytest_runs)]
+    check_test("answered_test", mutants=mutants, namespace=globals())
+    out = capsys.readouterr().out
+    assert "Well done: `answered_test` passes against the real app and fails against each of 2 broken versions" in out
+    assert "  - the route skips the lower-casing" in out
+    assert [installed for installed, _ in pytest_runs["calls"]] == [None, "answers 200", "skips the lower-casing"]
+    assert pytest_runs["installed"] is None  # every mutant was uninstalled
+
+
+def test_a_mutant_that_slips_through_is_named(pytest_runs):
+    pytest_runs["codes"] = {"answers 200": 1}
+    mutants = [mutant("answers 200", pytest_runs), mutant("skips the lower-casing", pytest_runs)]
+    with pytest.raises(ExerciseIncomplete) as caught:
+        check_test("answered_test", mutants=mutants, hint="compare the e-mail", namespace=globals())
+    message = str(caught.value)
+    assert "your test still passes when the route skips the lower-casing" in message
+    assert "answers 200" not in message
+    assert "Hint: compare the e-mail" in message
+
+
+def test_a_test_that_fails_against_the_real_app_shows_the_assertion(pytest_runs):
+    pytest_runs["codes"] = {None: 1}
+    pytest_runs["output"] = "FAILED t_0123456789abcdef0123456789abcdef.py::answered_test - assert 404 == 200"
+    with pytest.raises(ExerciseIncomplete) as caught:
+        check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals())
+    assert "your test fails against the real app" in str(caught.value)
+    assert "FAILED answered_test - assert 404 == 200" in str(caught.value)
+    assert len(pytest_runs["calls"]) == 1  # no mutant is tried against a test that is already wrong
+
+
+def test_runs_the_named_tests_with_one_line_reports(pytest_runs):
+    pytest_runs["codes"] = {"answers 200": 1}
+    check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], args=["-x"], namespace=globals())
+    assert pytest_runs["calls"][0][1] == ("--tb=line", "-x", "{MODULE}::answered_test")
+
+
+def test_no_test_collected_is_not_a_pass(pytest_runs):
+    pytest_runs["codes"] = {None: 5}
+    with pytest.raises(ExerciseIncomplete, match="pytest found no test"):
+        check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals())
+
+
+def test_an_undefined_test_asks_to_run_the_exercise_cell(pytest_runs):
+    with pytest.raises(ExerciseIncomplete, match="no test named test_nowhere in this notebook"):
+        check_test("test_nowhere", mutants=[mutant("answers 200", pytest_runs)], namespace=globals())
+
+
+def test_a_check_without_mutants_is_refused(pytest_runs):
+    with pytest.raises(ValueError, match="at least one mutant"):
+        check_test("answered_test", mutants=[], namespace=globals())
+
+
+async def always_found(animal_id: int):
+    return {"id": animal_id, "name": "Ghost", "species": "cat", "status": "available"}
+
+
+async def test_replace_route_serves_the_replacement_then_restores_the_route(client):
+    assert (await client.get("/animals/999999")).status_code == 404
+    with replace_route(shelter_app, "GET", "/animals/{animal_id}", always_found):
+        replaced = await client.get("/animals/999999")
+    assert (replaced.status_code, replaced.json()["name"]) == (200, "Ghost")
+    assert (await client.get("/animals/999999")).status_code == 404
+
+
+def test_replace_route_names_a_route_that_does_not_exist():
+    with pytest.raises(LookupError, match="the app has no route DELETE /animals/{animal_id}"):
+        with replace_route(shelter_app, "DELETE", "/animals/{animal_id}", always_found):
+            pass
+
+
+def test_the_placeholder_mark_is_what_the_build_writes():
+    from course.build import SOLUTION_BLOCK
+
+    learner = SOLUTION_BLOCK.sub("...  # YOUR CODE HERE", "def t():\n    # BEGIN SOLUTION\n    assert 1\n    # END SOLUTION\n")
+    assert exercise.PLACEHOLDER_MARK in learner and not attempted(learner)
