@@ -21,12 +21,14 @@ scripts/bootstrap
 py=.venv/bin/python
 db=$($py -m course.database describe)
 step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
-# nbval runs cells in order; pytest-randomly must not shuffle them.
-nbval=(-p no:randomly --nbval-current-env -n 2 --dist loadfile)
+# nbval runs cells in order; pytest-randomly must not shuffle them. pyproject.toml turns the
+# nbval plugin off (-p no:nbval: its import costs every other pytest run seconds); -p nbval turns it on.
+nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
 step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
 $py -m course guide --check
+$py -m course errors --check
 
 step "reference suite, random order"
 $py -m pytest tests
@@ -34,6 +36,13 @@ step "reference suite, declared order, 2 xdist workers (one database each)"
 $py -m pytest tests -p no:randomly -n 2 -q
 step "no rows left in any test database"
 $py -m course.database check-empty
+step "benchmark, smoke mode: every strategy runs and isolates on this database (its timings mean nothing)"
+$py -m pytest bench/test_bench.py -p no:randomly -q
+
+step "the app served by python -m app: 20 x 20 parallel requests from loopback, invariants (scripts/serve-check)"
+$py scripts/serve-check
+step "Schemathesis fuzzes the served app's OpenAPI schema: no 5xx, answers match it (fixed seed)"
+$py scripts/serve-check fuzz
 
 step "solutions: every cell runs, outputs match (nbval, sanitised)"
 $py -m pytest "${nbval[@]}" --nbval --nbval-sanitize-with course/nbval-sanitize.cfg solutions

@@ -5,11 +5,26 @@ import os
 
 import uvicorn
 
-from app.db import create_schema
+from app.db import create_schema, engine
+
+
+async def prepare_database() -> None:
+    """Create the schema, then close the connections that did it.
+
+    ``asyncio.run`` runs this on a loop of its own, and uvicorn then serves on another
+    one. asyncpg connections belong to the loop that opened them: one left in the pool
+    would be handed to a request on uvicorn's loop and fail there ("attached to a
+    different loop", then "another operation is in progress"), so every request would
+    answer 500. ``dispose()`` empties the pool; uvicorn's loop opens its own connections.
+    """
+    try:
+        await create_schema()
+    finally:
+        await engine.dispose()
 
 
 def main() -> None:
-    asyncio.run(create_schema())
+    asyncio.run(prepare_database())
     uvicorn.run("app.main:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
 
 

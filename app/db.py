@@ -9,6 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import get_settings
 
 
+#: How long a SQLite write waits for another connection's write to finish before it answers
+#: ``database is locked``. Generous: under load the wait is normal, a failure is not.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
 def use_real_sqlite_transactions(engine: Engine) -> None:
     """Make the stdlib SQLite driver emit BEGIN itself, so SAVEPOINTs nest properly.
 
@@ -16,6 +21,11 @@ def use_real_sqlite_transactions(engine: Engine) -> None:
     opens the transaction and its RELEASE commits it. SQLAlchemy's SQLite dialect docs
     ("Enabling Non-Legacy SQLite Transactional Modes") give this fix. Foreign keys are
     off by default in SQLite; we want them on. No-op for other databases.
+
+    The BEGIN is ``BEGIN IMMEDIATE``: SQLite has one writer at a time, and a transaction
+    that starts by reading and then writes cannot wait for the lock (SQLite answers
+    ``database is locked`` at once, to avoid a deadlock). Taking the write lock at BEGIN
+    makes a concurrent request wait (up to the busy timeout) instead; requests serialise.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -29,11 +39,12 @@ def use_real_sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
+def make_engine(url: str, *, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> AsyncEngine:
+    connect_args = {"timeout": sqlite_busy_timeout} if url.startswith("sqlite") else {}
+    engine = create_async_engine(url, connect_args=connect_args)
     use_real_sqlite_transactions(engine.sync_engine)
     return engine
 

@@ -4,9 +4,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import get_settings
+from app.errors import validation_error_handler
+from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
 
@@ -14,7 +17,8 @@ from app.routes import adopters, adoptions, animals
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = get_settings()
-    app.state.http_client = httpx.AsyncClient(timeout=settings.payment_timeout_seconds)
+    # verify=: one TLS context per process, not one per lifespan (see app/http.py: it is the cost of a test)
+    app.state.http_client = httpx.AsyncClient(timeout=settings.payment_timeout_seconds, verify=tls_context())
     app.state.scheduler = None
     if settings.scheduler_enabled:
         app.state.scheduler = build_scheduler()
@@ -35,6 +39,7 @@ def create_app() -> FastAPI:
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(animals.router)
     app.include_router(adopters.router)
     app.include_router(adoptions.router)

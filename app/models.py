@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -81,3 +81,17 @@ class Adoption(Base):
 
     animal: Mapped[Animal] = relationship(lazy="joined")
     adopter: Mapped[Adopter] = relationship(lazy="joined")
+
+    __table_args__ = (
+        # At most one active (reserved or paid) adoption per animal, enforced by the database
+        # itself: two requests that both saw the animal available cannot both insert one.
+        # A partial unique index: expired adoptions do not count (SQLite and PostgreSQL both
+        # support `WHERE` on an index).
+        Index(
+            "uq_adoptions_one_active_per_animal",
+            "animal_id",
+            unique=True,
+            sqlite_where=text("status != 'expired'"),
+            postgresql_where=text("status != 'expired'"),
+        ),
+    )

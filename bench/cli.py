@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench --postgres-url "$(scripts/postgres start)"    # full run (-> bench/results/)
     .venv/bin/python -m bench --smoke                                       # CI: 5 tests per strategy
+    .venv/bin/python -m bench --render                                      # README block from bench/results/
 
 What is measured: the same generated CRUD suite (``bench/suite.py``), run by a real pytest
 subprocess per strategy (``bench/strategies/<name>.py`` is its conftest). The clock is the
@@ -67,6 +68,10 @@ def parse_args(argv):
     p.add_argument("--workdir", type=Path, default=None, help="where the suites and SQLite files go (default: a temp dir)")
     p.add_argument("--rerender", type=Path, default=None, metavar="RESULTS_JSON",
                    help="measure nothing: recompute the table, targets and plot from an earlier results.json")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: rewrite the README's benchmark block from bench/results/")
+    p.add_argument("--check", action="store_true",
+                   help="with --render: change nothing, exit 1 when the README's block is not current")
     p.add_argument("--keep-workdir", action="store_true", help="keep the generated suites and timing files")
     args = p.parse_args(argv)
     args.tests = args.tests or (SMOKE_TESTS if args.smoke else 300)
@@ -181,6 +186,13 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.rerender:
         return rerender(args.rerender, args.out)
+    if args.render:
+        from bench.readme import update_readme
+
+        return update_readme(args.out or DEFAULT_OUT, check=args.check)
+    if args.check:
+        print("--check goes with --render", file=sys.stderr)
+        return 2
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-smoke-")) if args.smoke else DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="isolation-bench-"))
@@ -250,8 +262,10 @@ def main(argv=None) -> int:
         runs.append(run)
         status = "ok" if run.ok else f"FAILED (exit {run.exit_code}, {run.outcomes})"
         phase = f"{run.test_phase_s:.2f} s, {args.tests / run.test_phase_s:.1f} tests/s" if run.test_phase_s else "-"
+        spent = time.monotonic() - started
+        left = spent / i * (len(steps) - i)  # runs are alike on average: strategies are interleaved
         log(f"  [{i:>3}/{len(steps)}] {b:10} {s:10} -n {workers} repeat {r + 1}: test phase {phase} "
-            f"(process {run.wall_s:.1f} s) {status}")
+            f"(process {run.wall_s:.1f} s) {status}; about {left / 60:.0f} min left")
         if not run.ok:
             log("    " + run.output_tail.replace("\n", "\n    "))
     elapsed = time.monotonic() - started

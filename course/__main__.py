@@ -1,4 +1,5 @@
-"""``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE | guide [--check | --links]``."""
+"""``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
+| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]``."""
 
 import sys
 
@@ -23,6 +24,18 @@ def main(argv: list[str]) -> int:
         from course import guide
 
         return guide.main(args)
+    if command == "pacing":
+        from course import pacing
+
+        return pacing.main(args)
+    if command == "errors":
+        from course import errors
+
+        return errors.main(args)
+    if command == "figures":
+        from course import figures
+
+        return figures.main(args)
     if command == "quiz-hash" and len(args) == 2:
         print(quiz.digest(*args))
         return 0

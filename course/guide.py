@@ -11,7 +11,11 @@ Sources, each edited in one place only:
   ``# NN · Title``; the markdown cell tagged ``overview`` (``**Teaching:** 15 min · **Exercises:**
   10 min``, ``**Prerequisites:** ...``, ``**You will be able to**`` and a bullet list); every cell
   tagged ``instructor``; the cell tagged ``key-points``; exercise and claim-check headings, verdicts
-  and quiz questions with the answers stored in the lesson (see CONTRIBUTING.md, "Anatomy").
+  and quiz questions (see CONTRIBUTING.md, "Anatomy"); deep-dive sections and the core / deep-dive
+  minutes, measured by ``course/pacing.py`` (CONTRIBUTING.md, "Pacing").
+* ``course/quizzes/NN_*.toml``: each quiz's right letter is the option whose ``course.quiz.digest``
+  matches the bank's salted hash (never an ``answer(...)`` call in a lesson: those may be demos of a
+  wrong answer).
 * ``course/guide_template.md``: the prose (workshops on Binder and JupyterHub, troubleshooting).
 * ``binder/course.toml``: where the course is published (repository, branch, BinderHub).
 * ``SAVING_YOUR_WORK.md``: the learners' note, included as it is.
@@ -48,7 +52,8 @@ EXERCISE = re.compile(r"^###\s+(Exercise\s+\d+:.*?)\s*$", re.M)
 CLAIM = re.compile(r"^###\s+Claim check:\s*(.+?)\s*$", re.M)
 VERDICT = re.compile(r"\*\*Verdict:\*\*\s*(.+?)(?:\.\s|\.$|\n\s*\n|\Z)", re.S)
 QUIZ = re.compile(r"\*\*Quiz\s+(\d\d\.\d+)\.\*\*\s*(.+?)(?:\n\s*-\s+\*\*[a-z]\)\*\*|\n\s*\n|\Z)", re.S)
-ANSWER = re.compile(r"""answer\(\s*["'](\d\d\.\d+)["']\s*,\s*["']([^"']*)["']\s*\)""")
+OPTION = re.compile(r"^\s*-\s+\*\*([a-z])\)\*\*", re.M)
+BANK_DIR = Path(__file__).with_name("quizzes")
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 BINDER_LINK = re.compile(r"https://[^\s)\"'>\]]*/v2/gh/[^\s)\"'>\]]+")
 
@@ -75,6 +80,9 @@ class Lesson:
     exercise_titles: list[str] = field(default_factory=list)
     claim_checks: list[tuple[str, str]] = field(default_factory=list)
     quizzes: list[tuple[str, str, str]] = field(default_factory=list)  # id, question, answer
+    core_minutes: float = 0.0  # computed by course/pacing.py
+    deep_minutes: float = 0.0
+    deep_dives: list[str] = field(default_factory=list)
 
     @property
     def minutes(self) -> int:
@@ -173,9 +181,39 @@ def _how_many(cells: list) -> str:
     return "no markdown cell" if not cells else f"{len(cells)} markdown cells"
 
 
-def read_lesson(path: Path) -> tuple[Lesson | None, list[str]]:
+def bank_answers(stem: str, bank_dir: Path | None = None) -> tuple[dict[str, str | None], list[str]]:
+    """Each quiz's right letter (``{"04.1": "b"}``, None where no option matches), and the problems.
+
+    The letters tried are the keys of the quiz's feedback table (one per option).
+    """
+    from course.quiz import digest
+
+    path = (bank_dir or BANK_DIR) / f"{stem}.toml"
+    number = stem[:2]
+    if not path.exists():
+        return {}, []
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"{_rel(path)}: not valid TOML ({exc})"]
+    answers, problems = {}, []
+    for key, entry in raw.items():
+        qid = f"{number}.{key}"
+        letters = sorted(k.lower() for k in (entry.get("feedback") or {}))
+        right = [letter for letter in letters if digest(qid, letter) == entry.get("answer")]
+        answers[qid] = right[0] if len(right) == 1 else None
+        if answers[qid] is None:
+            problems.append(f"{_rel(path)}: quiz {qid}'s answer hash matches none of its options "
+                            f"({', '.join(letters) or 'no feedback table'}); set it with "
+                            f".venv/bin/python -m course quiz-hash {qid} <letter>")
+    return answers, problems
+
+
+def read_lesson(path: Path, bank_dir: Path | None = None) -> tuple[Lesson | None, list[str]]:
     """The guide's view of one lesson, or the problems that prevent it."""
     import jupytext
+
+    from course import pacing
 
     name = _rel(path)
     nb = jupytext.read(path)
@@ -225,7 +263,6 @@ def read_lesson(path: Path) -> tuple[Lesson | None, list[str]]:
         return None, problems
 
     markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    code = "\n\n".join(c.source for c in nb.cells if c.cell_type == "code")
     notes = []
     for cell in tagged("instructor"):
         source = cell.source.strip()
@@ -236,22 +273,32 @@ def read_lesson(path: Path) -> tuple[Lesson | None, list[str]]:
         next_claim = CLAIM.search(following)
         verdict = VERDICT.search(following[: next_claim.start()] if next_claim else following)
         claims.append((match.group(1), _one_line(verdict.group(1)) if verdict else "(no verdict found)"))
-    answers = dict(ANSWER.findall(code))
-    quizzes = [(qid, _one_line(question, 160), answers.get(qid, "") or "?") for qid, question in QUIZ.findall(markdown)]
+    answers, bank_problems = bank_answers(path.stem, bank_dir)
+    quizzes = []
+    for qid, question in QUIZ.findall(markdown):
+        if qid not in answers:
+            bank_problems.append(f"{name}: quiz {qid} has no entry in course/quizzes/{path.stem}.toml")
+        if not answers.get(qid):
+            continue
+        quizzes.append((qid, _one_line(question, 160), answers[qid]))
+    if bank_problems:
+        return None, bank_problems
+    pace = pacing.measure(path)
     return Lesson(stem=path.stem, number=title.group(1), title=title.group(2), teaching=teaching,
                   exercises=exercises, prerequisites=prerequisites, objectives=objectives,
                   key_points=key_points, instructor_notes=notes,
-                  exercise_titles=EXERCISE.findall(markdown), claim_checks=claims, quizzes=quizzes), []
+                  exercise_titles=EXERCISE.findall(markdown), claim_checks=claims, quizzes=quizzes,
+                  core_minutes=pace.core.total, deep_minutes=pace.deep.total, deep_dives=pace.deep_dives), []
 
 
-def read_lessons(lessons_dir: Path | None = None) -> list[Lesson]:
+def read_lessons(lessons_dir: Path | None = None, bank_dir: Path | None = None) -> list[Lesson]:
     lessons_dir = lessons_dir or LESSONS
     paths = sorted(lessons_dir.glob("[0-9][0-9]_*.py"))
     if not paths:
         raise GuideError([f"{_rel(lessons_dir)}: no lessons (NN_*.py)"])
     lessons, problems = [], []
     for path in paths:
-        lesson, found = read_lesson(path)
+        lesson, found = read_lesson(path, bank_dir)
         problems += found
         if lesson:
             lessons.append(lesson)
@@ -266,19 +313,80 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}"
 
 
+def _whole(minutes: float) -> int:
+    return int(minutes + 0.5)
+
+
+@dataclass(frozen=True)
+class Day:
+    """A workshop day: where it starts, how long it lasts, its breaks."""
+
+    name: str
+    start: int  # minutes after midnight
+    length: int  # minutes, breaks included
+    break_every: int = 90  # at most this long between two breaks
+    break_minutes: int = 10
+    lunch_minutes: int = 0  # taken at the first break after half the day
+
+
+ONE_DAY = Day("One day (6 h with breaks)", start=9 * 60, length=360, lunch_minutes=45)
+HALF_DAY = Day("Half a day (3 h 30 with one break)", start=9 * 60, length=210, break_every=120, break_minutes=15)
+
+
+def _time(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _round_up(minutes: float, step: int = 5) -> int:
+    return max(step, -(-int(minutes + 0.999) // step) * step)
+
+
+def day_path(lessons: list[Lesson], day: Day) -> str:
+    """A timetable through the core sections of the lessons, in order, until the day is full.
+
+    Each lesson gets its core minutes (course/pacing.py) rounded up to 5; a break goes in between two
+    lessons whenever the next one would run past ``break_every`` minutes without one.
+    """
+    end = day.start + day.length
+    rows = ["| time | | minutes | skip (deep dives) |", "|---|---|--:|---|"]
+    clock, since_break, lunch_taken, taught = day.start, 0, day.lunch_minutes == 0, []
+    for lesson in lessons:
+        minutes = _round_up(lesson.core_minutes)
+        if since_break and since_break + minutes > day.break_every:
+            is_lunch = not lunch_taken and clock >= day.start + day.length // 2 - 60
+            pause = day.lunch_minutes if is_lunch else day.break_minutes
+            if clock + pause + minutes > end:
+                break
+            rows.append(f"| {_time(clock)} | *{'lunch' if is_lunch else 'break'}* | {pause} | |")
+            clock, since_break, lunch_taken = clock + pause, 0, lunch_taken or is_lunch
+        if clock + minutes > end:
+            break
+        skip = "; ".join(lesson.deep_dives) or "—"
+        rows.append(f"| {_time(clock)} | {lesson.number} · {lesson.title} (core) | {minutes} | {skip} |")
+        clock, since_break = clock + minutes, since_break + minutes
+        taught.append(lesson)
+    rows.append(f"| {_time(clock)} | *end* | | |")
+    left = [f"{x.number} · {x.title}" for x in lessons if x not in taught]
+    after = (f"\n\nNot in this path (learners take them on their own, from the notebooks): {', '.join(left)}."
+             if left else "\n\nEvery notebook fits, core sections only.")
+    return f"**{day.name}**, {_time(day.start)} to {_time(end)}:\n\n" + "\n".join(rows) + after
+
+
 def schedule_table(lessons: list[Lesson], settings: Settings) -> str:
-    rows = ["| # | Notebook | Teaching | Exercises | Total | Running total (h:mm) | Binder |",
-            "|---|---|--:|--:|--:|--:|---|"]
+    rows = ["| # | Notebook | Teaching | Exercises | Total | Running total (h:mm) | Core / deep dives (computed) | Binder |",
+            "|---|---|--:|--:|--:|--:|--:|---|"]
     running = 0
     for lesson in lessons:
         running += lesson.minutes
         rows.append(f"| {lesson.number} | [{lesson.title}](notebooks/{lesson.stem}.ipynb) | {lesson.teaching} min "
                     f"| {lesson.exercises} min | {lesson.minutes} min | {_clock(running)} "
+                    f"| {_whole(lesson.core_minutes)} / {_whole(lesson.deep_minutes)} min "
                     f"| [launch]({settings.binder_url(lesson.stem)}) |")
     teaching = sum(lesson.teaching for lesson in lessons)
     exercises = sum(lesson.exercises for lesson in lessons)
     rows.append(f"| | **All {len(lessons)} notebooks** | **{teaching} min** | **{exercises} min** "
-                f"| **{teaching + exercises} min** | **{_clock(teaching + exercises)}** | |")
+                f"| **{teaching + exercises} min** | **{_clock(teaching + exercises)}** "
+                f"| **{_whole(sum(x.core_minutes for x in lessons))} / {_whole(sum(x.deep_minutes for x in lessons))} min** | |")
     return "\n".join(rows)
 
 
@@ -289,6 +397,9 @@ def lesson_section(lesson: Lesson, settings: Settings) -> str:
            f"[source](lessons/{lesson.stem}.py) · [on Binder]({settings.binder_url(lesson.stem)})", ""]
     if lesson.prerequisites:
         out += [f"**Prerequisites:** {lesson.prerequisites}", ""]
+    out += [f"**Core:** {_whole(lesson.core_minutes)} min · **deep dives:** {_whole(lesson.deep_minutes)} min "
+            "(computed by the pacing rule)" + (": skip " + "; ".join(f"*{d}*" for d in lesson.deep_dives)
+                                              + " in a short workshop" if lesson.deep_dives else ""), ""]
     out += ["**Learners will be able to**", "", *[f"- {o}" for o in lesson.objectives], ""]
     if lesson.instructor_notes:
         # No label of our own when the notes already open with one ("**Instructor notes (...)**").
@@ -338,6 +449,8 @@ def render(lessons: list[Lesson], settings: Settings, template: str, saving_note
         "total_minutes": str(total),
         "total_clock": _clock(total),
         "schedule": schedule_table(lessons, settings),
+        "one_day_path": day_path(lessons, ONE_DAY),
+        "half_day_path": day_path(lessons, HALF_DAY),
         "lessons": "\n".join(lesson_section(lesson, settings) for lesson in lessons).rstrip(),
         # The note's own title ("# Saving your work") is the template's heading already.
         "saving_your_work": _demote_headings(re.sub(r"\A#\s[^\n]*\n+", "", saving_note.strip()), top=3),

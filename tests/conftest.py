@@ -100,7 +100,14 @@ def payments():
 
 @pytest.fixture
 async def client(sessions, notifier, payments):
-    """An HTTP client for the app: lifespan run, sessions isolated, mail and payments faked."""
+    """An HTTP client for the app: lifespan run, sessions isolated, mail and payments faked.
+
+    The lifespan is entered for every test on purpose: each test gets a fresh
+    ``app.state`` (HTTP client, scheduler) and nothing a test does to it can reach the next.
+    That is cheap (well under a millisecond) because the app builds the expensive part of its
+    HTTP client, the TLS context, once per process (``app/http.py``); before, it was most
+    of the time of a test.
+    """
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
         async with LifespanManager(shelter_app) as started:
             transport = ASGITransport(app=started.app)

@@ -32,20 +32,31 @@ function-scoped; sequences (PostgreSQL ids) are not rolled back.
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
     "fix_sqlite_savepoints",
     "isolated_sessions",
     "isolated_async_sessions",
+    "nested_sessions",
+    "nested_async_sessions",
     "override_dependency",
     "session_dependency",
+    "sessionmaker_dependency",
     "sync_session_dependency",
 ]
+
+F = TypeVar("F")
+
+#: What the helper sets itself: overriding either would undo the isolation.
+_RESERVED_OPTIONS = ("bind", "binds", "join_transaction_mode")
+#: The SAVEPOINT each layer opened, keyed by the factory it yielded (see nested_*_sessions).
+_LAYER_ATTRIBUTE = "_isolation_layer_savepoint"
 
 
 def _sqlite_autocommit_driver(dbapi_connection, _connection_record) -> None:
@@ -70,28 +81,138 @@ def fix_sqlite_savepoints(engine: Engine | AsyncEngine) -> None:
     event.listen(sync_engine, "begin", _sqlite_emit_begin)
 
 
+def _session_options(function: str, class_: type, expected: type, session_options: dict[str, Any]) -> dict[str, Any]:
+    if not (isinstance(class_, type) and issubclass(class_, expected)):
+        hint = (
+            " For SQLModel use sqlmodel.ext.asyncio.session.AsyncSession."
+            if expected is AsyncSession
+            else " For SQLModel use sqlmodel.Session."
+        )
+        raise TypeError(
+            f"{function}(class_=...) needs a subclass of {expected.__module__}.{expected.__qualname__}, "
+            f"got {class_!r}.{hint}"
+        )
+    reserved = sorted(set(session_options) & set(_RESERVED_OPTIONS))
+    if reserved:
+        raise TypeError(
+            f"{function}() sets {', '.join(reserved)} itself (the test's connection, "
+            '"create_savepoint"): pass only other session options, e.g. expire_on_commit=True, autoflush=False.'
+        )
+    return {"expire_on_commit": False, **session_options, "join_transaction_mode": "create_savepoint"}
+
+
 @contextmanager
-def isolated_sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    """Sync: a session factory whose sessions all join one never-committed transaction."""
+def isolated_sessions(engine: Engine, *, class_: type[Session] = Session, **session_options: Any) -> Iterator[sessionmaker]:
+    """Sync: a session factory whose sessions all join one never-committed transaction.
+
+    ``class_`` is the session class the factory makes (``sqlmodel.Session`` for SQLModel's
+    ``exec()``); ``session_options`` go to ``sessionmaker`` (``expire_on_commit`` defaults to
+    False, as a test reads objects after the app committed them).
+    """
+    options = _session_options("isolated_sessions", class_, Session, session_options)
     fix_sqlite_savepoints(engine)
     with engine.connect() as connection:
         outer = connection.begin()
         try:
-            yield sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+            yield sessionmaker(bind=connection, class_=class_, **options)
         finally:
             outer.rollback()
 
 
 @asynccontextmanager
-async def isolated_async_sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Async: a session factory whose sessions all join one never-committed transaction."""
+async def isolated_async_sessions(
+    engine: AsyncEngine, *, class_: type[AsyncSession] = AsyncSession, **session_options: Any
+) -> AsyncIterator[async_sessionmaker]:
+    """Async: a session factory whose sessions all join one never-committed transaction.
+
+    ``class_``: ``sqlmodel.ext.asyncio.session.AsyncSession`` for SQLModel; see
+    :func:`isolated_sessions` for ``session_options``.
+    """
+    options = _session_options("isolated_async_sessions", class_, AsyncSession, session_options)
     fix_sqlite_savepoints(engine)
     async with engine.connect() as connection:
         outer = await connection.begin()
         try:
-            yield async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+            yield async_sessionmaker(bind=connection, class_=class_, **options)
         finally:
             await outer.rollback()
+
+
+def _layer_connection(function: str, factory: Any, maker: type, connection_type: type) -> Any:
+    bind = getattr(factory, "kw", {}).get("bind")
+    if not isinstance(factory, maker) or not isinstance(bind, connection_type) or factory.kw.get(
+        "join_transaction_mode"
+    ) != "create_savepoint":
+        source = "isolated_async_sessions" if maker is async_sessionmaker else "isolated_sessions"
+        raise TypeError(
+            f"{function}() needs the factory yielded by {source}() or by {function}() itself "
+            f"(sessions bound to one connection with create_savepoint), got {factory!r}."
+        )
+    return bind
+
+
+def _check_layer_entry(function: str, factory: Any, sync_connection: Connection) -> None:
+    if not sync_connection.in_transaction():
+        raise RuntimeError(
+            f"{function}(): the outer transaction of this factory has ended. The fixture that made it "
+            "must outlive every test that layers on it (scope='module' or 'session', and still open)."
+        )
+    expected = getattr(factory, _LAYER_ATTRIBUTE, None)
+    if sync_connection.get_nested_transaction() is not expected:
+        raise RuntimeError(
+            f"{function}(): a SAVEPOINT opened after this factory's layer is still open on its connection: "
+            "a session of the outer factory was left open (a fixture that yields the session instead of "
+            "closing it). Write the shared data in `with factory() as session: ... session.commit()` and "
+            "let that block end before the tests run."
+        )
+
+
+def _broken_layer(function: str, error: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"{function}(): this test's SAVEPOINT is gone, so its writes could not be rolled back ({error}). "
+        "A session that started before the test (a long-lived session of the outer factory) committed "
+        "or rolled back during it: use only sessions of the factory this layer yields."
+    )
+
+
+@contextmanager
+def nested_sessions(factory: sessionmaker) -> Iterator[sessionmaker]:
+    """Sync: one more layer on an isolated factory: a SAVEPOINT for one test, rolled back at exit.
+
+    ``factory`` comes from :func:`isolated_sessions` (or from this function, to stack layers).
+    The yielded factory makes sessions like ``factory`` does, joined to the SAVEPOINT.
+    """
+    connection = _layer_connection("nested_sessions", factory, sessionmaker, Connection)
+    _check_layer_entry("nested_sessions", factory, connection)
+    savepoint = connection.begin_nested()
+    layer = sessionmaker(class_=factory.class_, **factory.kw)
+    setattr(layer, _LAYER_ATTRIBUTE, savepoint)
+    try:
+        yield layer
+    finally:
+        if savepoint.is_active:
+            try:
+                savepoint.rollback()
+            except DBAPIError as error:
+                raise _broken_layer("nested_sessions", error) from error
+
+
+@asynccontextmanager
+async def nested_async_sessions(factory: async_sessionmaker) -> AsyncIterator[async_sessionmaker]:
+    """Async twin of :func:`nested_sessions`; ``factory`` from :func:`isolated_async_sessions`."""
+    connection = _layer_connection("nested_async_sessions", factory, async_sessionmaker, AsyncConnection)
+    _check_layer_entry("nested_async_sessions", factory, connection.sync_connection)
+    savepoint = await connection.begin_nested()
+    layer = async_sessionmaker(class_=factory.class_, **factory.kw)
+    setattr(layer, _LAYER_ATTRIBUTE, savepoint.sync_transaction)
+    try:
+        yield layer
+    finally:
+        if savepoint.is_active:
+            try:
+                await savepoint.rollback()
+            except DBAPIError as error:
+                raise _broken_layer("nested_async_sessions", error) from error
 
 
 def session_dependency(factory: async_sessionmaker[AsyncSession]) -> Callable[[], AsyncIterator[AsyncSession]]:
@@ -117,13 +238,31 @@ def sync_session_dependency(factory: sessionmaker[Session]) -> Callable[[], Iter
     return get_test_session
 
 
+def sessionmaker_dependency(factory: F) -> Callable[[], F]:
+    """A replacement for a dependency that hands out the session *factory* (the route opens sessions).
+
+    Overriding such a dependency with :func:`session_dependency` gives the route a session
+    where it expects a factory: ``TypeError: 'AsyncSession' object is not callable``.
+    Works for sync and async factories alike.
+    """
+
+    def get_test_sessionmaker() -> F:
+        return factory
+
+    return get_test_sessionmaker
+
+
 @contextmanager
 def override_dependency(app: Any, dependency: Callable, replacement: Callable) -> Iterator[None]:
     """Install ``app.dependency_overrides[dependency] = replacement``; restore at exit.
 
-    The key must be the very callable the routes pass to ``Depends`` (a wrapper or a
-    re-import under another name is silently ignored), and the dict is global to the app,
-    so it is always restored, even when the test fails.
+    FastAPI looks the key up in a plain dict: it must be the very function the routes pass
+    to ``Depends`` (for a bound method: the same method of the same instance).
+    ``from app.db import get_session as get_db`` is that function under another name and
+    works. A *different* callable is silently ignored and the app keeps its real
+    dependency: a wrapper (``functools.wraps`` copies the name, not the identity), a copy, a
+    function re-defined in a notebook cell, or the bound method of another instance. The dict
+    is global to the app, so the override is always restored, even when the test fails.
     """
     overrides = app.dependency_overrides
     missing = object()

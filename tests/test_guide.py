@@ -8,9 +8,11 @@ is what proves the committed INSTRUCTOR_GUIDE.md matches them.
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import re
+
 import pytest
 
-from course import guide
+from course import guide, quiz
 
 HEADER = """# ---
 # jupyter:
@@ -84,6 +86,17 @@ def write_lesson(directory: Path, stem: str, title: str, *parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def bank(tmp_path, monkeypatch):
+    """A quiz bank for the sample lessons: quiz 01.1's right option is b (as its hash says)."""
+    banks = tmp_path / "quizzes"
+    banks.mkdir()
+    (banks / "01_naive_tests.toml").write_text(
+        f'[1]\nanswer = "{quiz.digest("01.1", "b")}"\n[1.feedback]\na = "No."\nb = "Yes."\n', encoding="utf-8")
+    monkeypatch.setattr(guide, "BANK_DIR", banks)
+    return banks
+
+
 @pytest.fixture
 def settings():
     return guide.Settings(repository="acme/db-course", branch="main", binderhub="https://mybinder.org")
@@ -106,6 +119,69 @@ def test_overview_minutes_objectives_and_the_rest_are_parsed(tmp_path):
     assert lesson.exercise_titles == ["Exercise 1: make the test stand on its own"]
     assert lesson.claim_checks == [("in-memory SQLite isolates the tests", "mostly wrong")]
     assert lesson.quizzes == [("01.1", "What does the second run of the test get?", "b")]
+
+
+def test_the_right_letter_comes_from_the_bank_not_from_answer_calls_in_the_lesson(tmp_path):
+    demo = '\n# %% tags=["quiz-answer"]\nanswer("01.1", "a")  # a demo of a wrong answer, after the right one\n'
+    path = write_lesson(tmp_path, "01_naive_tests", "01 · Naive tests", OVERVIEW, BODY, demo, KEY_POINTS)
+
+    lesson, problems = guide.read_lesson(path)
+
+    assert problems == []
+    assert lesson.quizzes[0][2] == "b"
+
+
+def test_a_bank_hash_that_matches_no_option_is_an_error_saying_how_to_fix_it(tmp_path, bank):
+    (bank / "01_naive_tests.toml").write_text(
+        f'[1]\nanswer = "{quiz.digest("01.1", "z")}"\n[1.feedback]\na = "No."\nb = "Yes."\n', encoding="utf-8")
+    path = write_lesson(tmp_path, "01_naive_tests", "01 · Naive tests", OVERVIEW, BODY, KEY_POINTS)
+
+    lesson, problems = guide.read_lesson(path)
+
+    assert lesson is None
+    assert problems == [f"{bank / '01_naive_tests.toml'}: quiz 01.1's answer hash matches none of its options "
+                        "(a, b); set it with .venv/bin/python -m course quiz-hash 01.1 <letter>"]
+
+
+def test_a_quiz_missing_from_the_bank_is_an_error(tmp_path, bank):
+    (bank / "01_naive_tests.toml").unlink()
+    path = write_lesson(tmp_path, "01_naive_tests", "01 · Naive tests", OVERVIEW, BODY, KEY_POINTS)
+
+    _, problems = guide.read_lesson(path)
+
+    assert problems == [f"{path}: quiz 01.1 has no entry in course/quizzes/01_naive_tests.toml"]
+
+
+def test_every_answer_the_real_guide_prints_is_accepted_by_course_quiz(monkeypatch):
+    monkeypatch.setattr(guide, "BANK_DIR", quiz.BANK_DIR)
+    monkeypatch.setenv("COURSE_QUIZ_STRICT", "1")  # a wrong answer raises, as in solutions/
+    printed = re.findall(r"^- \*\*(\d\d\.\d+)\*\* .* → \*\*([a-z])\*\*$", guide.build_guide(), re.M)
+    in_lessons = re.findall(r"\*\*Quiz (\d\d\.\d+)\.\*\*",
+                            "".join(p.read_text(encoding="utf-8") for p in sorted(guide.LESSONS.glob("[0-9][0-9]_*.py"))))
+
+    assert sorted(qid for qid, _ in printed) == sorted(in_lessons), "every quiz of every lesson is in the guide"
+    for qid, letter in printed:
+        assert quiz.get(qid).is_right(letter), f"the guide says {qid} -> {letter}, course.quiz disagrees"
+        quiz.answer(qid, letter)  # strict mode: raises WrongAnswer if it were wrong
+
+
+def test_day_paths_take_core_minutes_in_order_with_breaks_and_stop_when_the_day_is_full(tmp_path):
+    lessons = []
+    for number, core in (("00", 40), ("01", 50), ("02", 100), ("03", 60)):
+        lesson = guide.Lesson(stem=f"{number}_x", number=number, title=f"L{number}", teaching=1, exercises=1,
+                              prerequisites="", objectives=["o"], key_points=["k"], core_minutes=core - 0.4,
+                              deep_dives=["Wire protocol (deep dive)"] if number == "01" else [])
+        lessons.append(lesson)
+    day = guide.Day("Morning", start=9 * 60, length=210, break_every=90, break_minutes=15)
+
+    text = guide.day_path(lessons, day)
+
+    assert "| 09:00 | 00 · L00 (core) | 40 | — |" in text
+    assert "| 09:40 | 01 · L01 (core) | 50 | Wire protocol (deep dive) |" in text
+    assert "| 10:30 | *break* | 15 | |" in text  # 40 + 50 = 90, and 02 would go past 90 minutes
+    assert "| 10:45 | 02 · L02 (core) | 100 | — |" in text
+    assert "| 12:25 | *end* | | |" in text  # 03 (60 min) does not fit before 12:30
+    assert text.endswith("Not in this path (learners take them on their own, from the notebooks): 03 · L03.")
 
 
 def test_a_lesson_without_overview_is_an_error_naming_the_lesson_and_the_cell(tmp_path):

@@ -3,11 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, status
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
 from app.db import get_session
 from app.models import Adopter, Adoption, AdoptionStatus, Animal, AnimalStatus, utcnow
+from app.routes.common import IdInPath, errors
 from app.schemas import FEES_CENTS, AdoptionIn, AdoptionOut
 from app.services.notifications import Notifier, get_notifier
 from app.services.payments import PaymentDeclined, PaymentGateway, PaymentGatewayError, get_payment_gateway
@@ -16,14 +19,18 @@ router = APIRouter(prefix="/adoptions", tags=["adoptions"])
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def _get_adoption(session: AsyncSession, adoption_id: int) -> Adoption:
-    adoption = await session.get(Adoption, adoption_id)
+async def _get_adoption(session: AsyncSession, adoption_id: int, *, for_update: bool = False) -> Adoption:
+    query = select(Adoption).where(Adoption.id == adoption_id)
+    if for_update:
+        # Lock the adoption's row (not the joined animal/adopter rows) until commit.
+        query = query.with_for_update(of=Adoption)
+    adoption = await session.scalar(query)
     if adoption is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No adoption with id {adoption_id}.")
     return adoption
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AdoptionOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AdoptionOut, responses=errors(400, 404, 409))
 async def reserve(
     body: AdoptionIn,
     session: Session,
@@ -36,13 +43,26 @@ async def reserve(
     adopter = await session.get(Adopter, body.adopter_id)
     if adopter is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No adopter with id {body.adopter_id}.")
-    if animal.status != AnimalStatus.AVAILABLE:
+
+    # Check and write in ONE statement: the database changes the row only if it is still
+    # available when the UPDATE runs. Of two concurrent requests, PostgreSQL makes the second
+    # wait for the first's row lock, re-checks the condition and updates nothing.
+    claimed = await session.execute(
+        update(Animal)
+        .where(Animal.id == animal.id, Animal.status == AnimalStatus.AVAILABLE)
+        .values(status=AnimalStatus.RESERVED)
+    )
+    if claimed.rowcount != 1:
+        await session.refresh(animal)
         raise HTTPException(status.HTTP_409_CONFLICT, f"{animal.name} is not available (status: {animal.status}).")
 
-    animal.status = AnimalStatus.RESERVED
     adoption = Adoption(animal=animal, adopter=adopter, fee_cents=FEES_CENTS[animal.species])
     session.add(adoption)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # the index allowing one active adoption per animal
+        await session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{animal.name} is not available (already reserved).")
 
     fee = adoption.fee_cents / 100
     background.add_task(
@@ -54,20 +74,23 @@ async def reserve(
     return adoption
 
 
-@router.get("/{adoption_id}", response_model=AdoptionOut)
-async def get_adoption(adoption_id: int, session: Session) -> Adoption:
+@router.get("/{adoption_id}", response_model=AdoptionOut, responses=errors(404))
+async def get_adoption(adoption_id: IdInPath, session: Session) -> Adoption:
     return await _get_adoption(session, adoption_id)
 
 
-@router.post("/{adoption_id}/pay", response_model=AdoptionOut)
+@router.post("/{adoption_id}/pay", response_model=AdoptionOut, responses=errors(402, 404, 409, 502))
 async def pay(
-    adoption_id: int,
+    adoption_id: IdInPath,
     session: Session,
     background: BackgroundTasks,
     gateway: Annotated[PaymentGateway, Depends(get_payment_gateway)],
     notifier: Annotated[Notifier, Depends(get_notifier)],
 ) -> Adoption:
-    adoption = await _get_adoption(session, adoption_id)
+    # SELECT ... FOR UPDATE: a second payment of the same adoption waits here until the first
+    # one commits, then reads "paid" and answers 409. The gateway is charged at most once.
+    # (SQLite ignores FOR UPDATE; there BEGIN IMMEDIATE already serialises the requests.)
+    adoption = await _get_adoption(session, adoption_id, for_update=True)
     if adoption.status != AdoptionStatus.RESERVED:
         raise HTTPException(status.HTTP_409_CONFLICT, f"Adoption {adoption_id} is {adoption.status}, not payable.")
     try:

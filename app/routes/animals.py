@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_session
 from app.models import Animal
-from app.schemas import AnimalIn, AnimalOut, ArrivalIn
+from app.routes.common import IdInPath, errors
+from app.schemas import AnimalIn, AnimalOut, ArrivalIn, Species
 
 router = APIRouter(prefix="/animals", tags=["animals"])
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AnimalOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AnimalOut, responses=errors(400, 409))
 async def create_animal(body: AnimalIn, session: Session) -> Animal:
     animal = Animal(name=body.name, species=body.species)
     session.add(animal)
@@ -25,7 +26,7 @@ async def create_animal(body: AnimalIn, session: Session) -> Animal:
     return animal
 
 
-@router.post("/arrivals", status_code=status.HTTP_201_CREATED, response_model=AnimalOut)
+@router.post("/arrivals", status_code=status.HTTP_201_CREATED, response_model=AnimalOut, responses=errors(400, 409))
 async def register_arrival(body: ArrivalIn, session: Session) -> Animal:
     """Register a new arrival under the first candidate name nobody has yet.
 
@@ -47,15 +48,15 @@ async def register_arrival(body: ArrivalIn, session: Session) -> Animal:
 
 
 @router.get("", response_model=list[AnimalOut])
-async def list_animals(session: Session, species: str | None = None) -> list[Animal]:
+async def list_animals(session: Session, species: Species | None = None) -> list[Animal]:
     query = select(Animal).order_by(Animal.name)
     if species is not None:
         query = query.where(Animal.species == species)
     return list(await session.scalars(query))
 
 
-@router.get("/{animal_id}", response_model=AnimalOut)
-async def get_animal(animal_id: int, session: Session) -> Animal:
+@router.get("/{animal_id}", response_model=AnimalOut, responses=errors(404))
+async def get_animal(animal_id: IdInPath, session: Session) -> Animal:
     animal = await session.get(Animal, animal_id)
     if animal is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No animal with id {animal_id}.")

@@ -43,11 +43,27 @@ class PaymentGateway:
         except httpx.HTTPError as exc:
             raise PaymentGatewayError(f"payment provider unreachable: {exc.__class__.__name__}") from exc
         if response.status_code == 402:
-            raise PaymentDeclined(response.json().get("reason", "declined"))
+            reason = _json_object(response).get("reason")
+            raise PaymentDeclined(reason if isinstance(reason, str) and reason else "declined")
         if response.status_code != 201:
             raise PaymentGatewayError(f"payment provider answered HTTP {response.status_code}")
+        body = _json_object(response)
+        charge_id, amount = body.get("id"), body.get("amount")
+        # bool is an int in Python: rule it out explicitly.
+        if not isinstance(charge_id, str) or not charge_id or type(amount) is not int:
+            raise PaymentGatewayError("payment provider answered 201 without a charge id and amount")
+        return Charge(id=charge_id, amount_cents=amount)
+
+
+def _json_object(response: httpx.Response) -> dict:
+    """The provider's JSON object, or ``PaymentGatewayError`` (the route answers 502)."""
+    try:
         body = response.json()
-        return Charge(id=body["id"], amount_cents=body["amount"])
+    except ValueError:  # not JSON at all (json.JSONDecodeError, UnicodeDecodeError)
+        raise PaymentGatewayError(f"payment provider answered HTTP {response.status_code} with a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise PaymentGatewayError(f"payment provider answered HTTP {response.status_code} with JSON that is not an object")
+    return body
 
 
 def get_payment_gateway(request: Request) -> PaymentGateway:

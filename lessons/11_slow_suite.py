@@ -1,0 +1,581 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 11 · Why is my suite slow?
+
+# %% [markdown] tags=["overview"]
+# **Teaching:** 20 min · **Exercises:** 10 min
+#
+# **Prerequisites:** 04 · Rollback fixtures, 10 · Speed and scale
+#
+# **You will be able to**
+# - find the slow phase of a test suite with `pytest --durations` and say whether the time goes to
+#   fixtures (setup, teardown) or to the tests themselves;
+# - profile a fixture with `cProfile` (or pyinstrument) and read off the one function that costs;
+# - explain why `httpx.AsyncClient()` in the app's lifespan made every test slow, and why building
+#   its TLS context once per process is safe while a shared *mutable* object is not;
+# - measure pytest's start-up with `python -X importtime` and switch off a plugin that a run does not
+#   need (`-p no:nbval`);
+# - guard a speed fix with a test that counts work (contexts built, modules imported), never time.
+
+# %%
+from course.notebook import setup, run_tests
+from course.quiz import answer
+
+nb = setup("11", traceback="line")
+nb
+
+# %% [markdown]
+# Everything else this notebook uses. `setup("11")` has pointed `DATABASE_URL` at this notebook's own,
+# empty database, so importing `app` now is safe.
+
+# %%
+import cProfile
+import inspect
+import pstats
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from unittest.mock import patch
+
+import certifi
+import httpx
+import pytest
+import respx
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import app.http
+from app.config import get_settings
+from app.db import get_session
+from app.main import app as shelter_app
+from app.models import Base
+from app.services.notifications import get_notifier
+from course.checks import l11
+from course.exercise import check_test
+from course.notebook import run_async
+from tests.fakes import RecordingNotifier
+from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
+
+# %% [markdown] tags=["instructor"]
+# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** The story is a real one:
+# this course's own reference suite ran about 20 tests per second until we profiled it, and the
+# cause was one line in the app's lifespan. Part 1 (~5 min): let the room guess where the time goes
+# before running `--durations` (quiz 11.1); most people guess the database. Part 2 (~5 min): the
+# profile; say clearly that the fix is in the app, not in the tests. Part 3 (~4 min): why sharing the
+# TLS context is safe, and the mutable counter-example (quiz 11.2). Exercise (~10 min). Parts 4 and 5
+# (~6 min): what a request costs now, and start-up. Numbers printed in cells vary with the machine and
+# its load: discuss ratios, and the counts (contexts built, modules imported), which do not vary.
+# Nothing here differs between SQLite and PostgreSQL except the absolute timings.
+
+# %% [markdown]
+# ## 1. A suite, and where its time goes
+#
+# The fixtures are those of `tests/conftest.py`: a session-wide engine, rollback-isolated sessions
+# per test (lesson 04), a recording notifier, respx for the payment provider, and a `client` that
+# enters the app's lifespan for every test, so that each test gets a fresh `app.state`.
+
+# %%
+@pytest.fixture(scope="session")
+async def engine():
+    engine = create_async_engine(nb.database_url)
+    fix_sqlite_savepoints(engine)
+    if engine.dialect.name == "sqlite":  # as the app does: foreign keys only when asked
+        event.listen(engine.sync_engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(engine):
+    async with isolated_async_sessions(engine) as factory:
+        yield factory
+
+
+@pytest.fixture
+async def client(sessions):
+    notifier = RecordingNotifier()
+    with (override_dependency(shelter_app, get_session, session_dependency(sessions)),
+          override_dependency(shelter_app, get_notifier, lambda: notifier),
+          respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False)):
+        async with LifespanManager(shelter_app) as started:
+            async with AsyncClient(transport=ASGITransport(app=started.app), base_url="http://test") as http:
+                yield http
+
+# %% [markdown]
+# Twenty small tests, each one request that writes and one that reads back:
+
+# %%
+@pytest.mark.parametrize("n", range(20))
+async def test_create_then_read(client, n):
+    created = await client.post("/animals", json={"name": f"Rex {n}", "species": "dog"})
+    assert created.status_code == 201
+    read = await client.get(f"/animals/{created.json()['id']}")
+    assert read.json()["name"] == f"Rex {n}"
+
+# %% [markdown]
+# Our app, before this lesson's fix, created its outgoing HTTP client in the lifespan with
+# `httpx.AsyncClient(timeout=...)` and nothing else. Today's `app/main.py` passes
+# `verify=tls_context()`. The context manager below puts the old behaviour back for a moment:
+# `httpx.create_ssl_context()` is what `httpx.AsyncClient()` calls when it gets no `verify=`.
+
+# %%
+def the_old_lifespan():
+    """The app as it was: every lifespan builds its HTTP client's TLS context from scratch."""
+    return patch("app.main.tls_context", httpx.create_ssl_context)
+
+# %% [markdown]
+# `pytest --durations=N` lists the N slowest phases (setup, call, teardown) of a run. Before you run
+# it on the old app:
+#
+# **Quiz 11.1.** Each test above makes two requests that hit the database. Which phase do you expect
+# at the top of the `--durations` list?
+# - **a)** `call`: the two requests and their SQL are the work of a test.
+# - **b)** `teardown`: rolling back the outer transaction.
+# - **c)** `setup`: the fixtures, the lifespan among them.
+# - **d)** none stands out: the three phases take about the same time.
+
+# %% tags=["quiz-answer"]
+answer("11.1", "c")
+
+# %% tags=["nbval-ignore-output"]
+with the_old_lifespan():
+    run_tests("test_create_then_read", args=["--durations=5", "--durations-min=0"])
+
+# %% [markdown]
+# The top of the list is `setup`, every time, and it is several times a test's `call`. (The numbers
+# vary from run to run and machine to machine; the order does not.) Setup is the fixtures:
+# the engine once, then per test an outer transaction, the dependency overrides, respx, and the
+# lifespan. To tell them apart, profile one of them.
+
+# %% [markdown]
+# ## 2. Profile the suspect
+#
+# `cProfile` (standard library) records every function call of the thread it runs in. We enter the
+# old lifespan 20 times under it and print the five functions that took the most time of their own
+# (`tottime`). [pyinstrument](https://pyinstrument.readthedocs.io) gives the same answer as a tree,
+# with less overhead; it is not installed with the course.
+
+# %%
+async def enter_lifespan(times: int) -> None:
+    for _ in range(times):
+        async with LifespanManager(shelter_app):
+            pass
+
+
+def profile(coroutine_function, *args) -> pstats.Stats:
+    async def profiled():
+        profiler = cProfile.Profile()  # profiles the thread that enables it: the loop's
+        profiler.enable()
+        await coroutine_function(*args)
+        profiler.disable()
+        return pstats.Stats(profiler)
+
+    return run_async(profiled())
+
+
+with the_old_lifespan():
+    old_profile = profile(enter_lifespan, 20)
+
+# %% tags=["nbval-ignore-output"]
+old_profile.sort_stats("tottime").print_stats(5);
+
+# %% [markdown]
+# One function stands out: `load_verify_locations`, which reads and parses the whole certificate
+# bundle into the new context, once per lifespan. The assertion below checks it is at the top
+# (that does not depend on the machine's speed):
+
+# %%
+def own_time_by_function(stats: pstats.Stats) -> dict[str, float]:
+    return {name: tottime for (_, _, name), (_, _, tottime, _, _) in stats.stats.items()}
+
+
+own = own_time_by_function(old_profile)
+top = max(own, key=own.get)
+share = own[top] / sum(own.values())
+print(f"the most expensive function: {top}")
+assert "load_verify_locations" in top
+
+# %% tags=["nbval-ignore-output"]
+print(f"its share of the time of entering the lifespan: {share:.0%}")
+
+# %% [markdown]
+# How big is what it loads? Certifi's bundle, which httpx uses by default:
+
+# %%
+bundle = Path(certifi.where()).read_text()
+print(f"{bundle.count('BEGIN CERTIFICATE')} certificates, {len(bundle) // 1024} KiB of PEM, parsed for every new context")
+assert bundle.count("BEGIN CERTIFICATE") > 100
+
+# %% [markdown]
+# ## 3. The fix: build the context once per process
+#
+# An `ssl.SSLContext` holds settings and trusted certificates; httpx only reads it when it opens a
+# connection. One per process is enough, and httpx accepts a ready one as `verify=`. That is all
+# `app/http.py` does:
+
+# %%
+print(inspect.getsource(app.http.tls_context))
+assert app.http.tls_context() is app.http.tls_context()  # built on the first call, the same object after
+
+# %% [markdown]
+# Side by side: the old lifespan and today's, entered the same number of times, interleaved so that
+# the machine's load hits both alike. We count contexts built (with `patch(..., wraps=...)`, which
+# records calls and still runs the real function) and time the rounds.
+
+# %%
+async def timed_rounds(rounds: int, per_round: int) -> dict[str, float]:
+    spent = {"old": 0.0, "new": 0.0}
+    for _ in range(rounds):
+        for which in ("old", "new"):
+            started = time.perf_counter()
+            if which == "old":
+                with the_old_lifespan():
+                    await enter_lifespan(per_round)
+            else:
+                await enter_lifespan(per_round)
+            spent[which] += time.perf_counter() - started
+    return spent
+
+
+with patch("ssl.create_default_context", wraps=ssl.create_default_context) as contexts_built:
+    spent = run_async(timed_rounds(rounds=5, per_round=6))
+print(f"{contexts_built.call_count} TLS contexts built for 30 old and 30 new lifespans")
+assert contexts_built.call_count == 30  # the old ones only
+
+# %% tags=["nbval-ignore-output"]
+for which, seconds in spent.items():
+    print(f"{which}: {seconds / 30 * 1000:.2f} ms per lifespan")
+print(f"the old lifespan takes {spent['old'] / spent['new']:.0f} × as long as today's")
+assert spent["old"] > 2 * spent["new"]  # in fact far more; a generous margin for a loaded machine
+
+# %% [markdown]
+# Entering the lifespan now costs a fraction of a millisecond (the printed numbers), so the course's
+# fixtures keep entering it per test. The counts are the robust proof: 30 contexts for 30 old
+# lifespans, none for 30 new ones.
+#
+# ```mermaid
+# flowchart LR
+#     P["process start"] --> T["tls_context(): built once, then only read"]
+#     T --> L1["test 1: lifespan -> new AsyncClient(verify=context)"]
+#     T --> L2["test 2: lifespan -> new AsyncClient(verify=context)"]
+#     L1 --> S1["app.state of test 1, closed at teardown"]
+#     L2 --> S2["app.state of test 2, closed at teardown"]
+# ```
+#
+# What stays per test: the lifespan, so `app.state.http_client` and the scheduler are new for each
+# test and closed after it; the dependency overrides; the outer transaction. What is shared across the
+# process: one `SSLContext`.
+
+# %% [markdown]
+# What if a test does change the shared object? Two tests, run in this order:
+
+# %%
+async def test_a_turns_off_hostname_checks(client):
+    app.http.tls_context().check_hostname = False  # "just for my self-signed test server"
+
+
+async def test_b_expects_the_default(client):
+    hostname_checks = app.http.tls_context().check_hostname
+    assert hostname_checks, "hostname checks are off for every client"
+
+# %% [markdown]
+# **Quiz 11.2.** Each test has its own lifespan, so its own `httpx.AsyncClient`. What happens to
+# `test_b_expects_the_default` when it runs after `test_a_turns_off_hostname_checks`?
+# - **a)** It passes: its lifespan built a fresh client, with the default settings.
+# - **b)** It fails: both clients were given the same context object, and test A changed it.
+# - **c)** It passes: `SSLContext` settings are copied into each client when it is created.
+# - **d)** Test A fails first: an `SSLContext` refuses changes once a client has been created with it.
+
+# %% tags=["quiz-answer"]
+answer("11.2", "b")
+
+# %%
+try:
+    run_tests("test_a_turns_off_hostname_checks", "test_b_expects_the_default", expect="failed")
+finally:
+    app.http.tls_context().check_hostname = True  # repair the process-wide object
+assert app.http.tls_context().check_hostname
+
+# %% [markdown]
+# Test A passed and test B failed: a new client does not mean new settings when the settings object is
+# shared. The rule for anything you share between tests (a TLS context, a loaded model, a compiled
+# schema): nobody changes it. A test that needs other TLS settings builds its own context and passes
+# it to its own client.
+
+# %% [markdown]
+# ### Exercise 1: a test that keeps the fix fixed
+#
+# A colleague could bring the old line back without anyone noticing: every test still passes, only
+# slower. Write `test_the_lifespan_builds_no_tls_context`: enter the app's lifespan a few times and
+# assert that no TLS context was built. Count, do not time: a time bound passes on a fast laptop and
+# fails on a loaded CI machine.
+#
+# > Hint: `with patch("ssl.create_default_context", wraps=ssl.create_default_context) as built:`
+# > counts calls in `built.call_count`. Enter the lifespan once *before* you count: the first client
+# > of a process builds the one shared context.
+
+# %%
+async def test_the_lifespan_builds_no_tls_context():
+    # BEGIN SOLUTION
+    async with LifespanManager(shelter_app):  # the process's first client may build the one context
+        pass
+    with patch("ssl.create_default_context", wraps=ssl.create_default_context) as built:
+        for _ in range(3):
+            async with LifespanManager(shelter_app):
+                pass
+    assert built.call_count == 0
+    # END SOLUTION
+
+
+check_test(
+    "test_the_lifespan_builds_no_tls_context",
+    mutants=l11.MUTANTS,  # the old app, and a tls_context() without its cache
+    hint="count calls of ssl.create_default_context while you enter the lifespan (after a warm-up entry)",
+)
+
+# %% [markdown]
+# ## 4. Where does the rest of a test go?
+#
+# With the lifespan cheap, what is a test made of? We profile 100 tests' worth of work, written as
+# one loop so that the profiler sees it all in one thread: a rollback-isolated session factory, the
+# override, the lifespan, a client, one `POST /animals`. Then we sum each function's own time by the
+# package it belongs to.
+
+# %%
+async def single_request_tests(count: int) -> None:
+    engine = create_async_engine(nb.database_url)
+    fix_sqlite_savepoints(engine)
+    for n in range(count):
+        async with isolated_async_sessions(engine) as factory:
+            with override_dependency(shelter_app, get_session, session_dependency(factory)):
+                async with LifespanManager(shelter_app) as started:
+                    async with AsyncClient(transport=ASGITransport(app=started.app), base_url="http://t") as http:
+                        assert (await http.post("/animals", json={"name": f"A{n}", "species": "cat"})).status_code == 201
+    await engine.dispose()
+
+
+request_profile = profile(single_request_tests, 100)
+
+# %% [markdown]
+# A helper that names the package of each function (its file under `site-packages`, or the standard
+# library module); waiting for I/O (`select`/`epoll`, the queue of aiosqlite's thread) gets its own line.
+
+# %% jupyter={"source_hidden": true}
+GROUPS = {"sqlalchemy": "SQLAlchemy", "asyncpg": "database driver", "aiosqlite": "database driver",
+          "fastapi": "FastAPI + Starlette", "starlette": "FastAPI + Starlette", "pydantic": "pydantic",
+          "pydantic_core": "pydantic", "httpx": "httpx (the test client)", "asgi_lifespan": "lifespan",
+          "asyncio": "event loop", "selectors": "event loop", "greenlet": "SQLAlchemy"}
+
+
+def package_of(filename: str, function: str) -> str:
+    if filename == "~":  # a built-in: name it by what it does
+        if any(word in function for word in ("poll", "select", "SimpleQueue", "recv", "send")):
+            return "waiting for I/O or the driver's thread"
+        for word, group in (("greenlet", "SQLAlchemy"), ("pydantic", "pydantic"), ("sqlite3", "database driver")):
+            if word in function:
+                return group
+        return "Python built-ins"
+    path = Path(filename)
+    if "site-packages" in path.parts:
+        return GROUPS.get(path.parts[path.parts.index("site-packages") + 1], "other packages")
+    if "app" in path.parts or "tests" in path.parts or "ipykernel_" in filename:
+        return "the app, the course's helpers and this notebook"
+    stdlib = path.stem if path.parent.name.startswith("python3") else path.parent.name
+    return GROUPS.get(stdlib, "other standard library")
+
+# %% tags=["nbval-ignore-output"]
+by_package: dict[str, float] = {}
+for (filename, _, function), (_, _, tottime, _, _) in request_profile.stats.items():
+    group = package_of(filename, function)
+    by_package[group] = by_package.get(group, 0.0) + tottime
+total = sum(by_package.values())
+for group, seconds in sorted(by_package.items(), key=lambda item: -item[1]):
+    print(f"{seconds / total:6.1%}  {group}")
+print(f"{total / 100 * 1000:.1f} ms of profiled time per single-request test")
+
+# %% [markdown]
+# No single line of the app stands out any more. The largest shares are the event loop waiting for the
+# database (on SQLite, for aiosqlite's worker thread; on PostgreSQL, for the socket) and SQLAlchemy;
+# FastAPI's routing and dependency solving, pydantic's validation and serialisation, and httpx's
+# in-memory request each take a few per cent. The app has no middleware, and its session is one
+# `async_sessionmaker` call per request. (The profiler itself slows everything down: compare shares,
+# not its milliseconds.) There is nothing left here worth making the app less readable for.
+#
+# What does a cheaper test do to lesson 10's benchmark, which compares isolation strategies?
+#
+# **Quiz 11.3.** Before the fix, a test took about 25 ms and rollback's cleanup about 0.5 ms of it.
+# After the fix the same test takes 3 ms and the cleanup still 0.5 ms. What happens to the ratio
+# "time with rollback isolation / time with no isolation"?
+# - **a)** It stays the same: the cleanup did not change.
+# - **b)** It shrinks: everything got faster.
+# - **c)** It becomes exactly 1: the lifespan was the only difference between the runs, and it is gone.
+# - **d)** It grows: the same cleanup is now a bigger part of a smaller total.
+
+# %% tags=["quiz-answer"]
+answer("11.3", "d")
+
+# %% [markdown]
+# Before: 25 / 24.5, about 1.02. After: 3 / 2.5 = 1.2. Once a test takes a few milliseconds, a cleanup
+# of a fixed cost is no longer hidden in it. A benchmark that compares isolation strategies
+# must not be dominated by a cost they all share, or every ratio looks like 1. (That is why the course's
+# benchmark was re-run after this fix: `bench/results/` and the README.)
+
+# %% [markdown]
+# ## 5. Start-up: plugins you do not use
+#
+# Every pytest process pays its start-up before the first test: the benchmark starts dozens, lesson 12
+# starts several, CI starts one per step. How long does `import pytest` take compared with the
+# notebook plugin this course installs for CI?
+#
+# **Quiz 11.4.** No file of `tests/` mentions notebooks. Why would a plain `pytest tests` in this
+# environment import nbformat (the notebook file format library) at all?
+# - **a)** pytest loads every plugin registered under the `pytest11` entry point.
+# - **b)** pytest imports every package installed in the environment at start-up.
+# - **c)** `tests/conftest.py` imports it.
+# - **d)** It would not: pytest imports a plugin only when it collects a file of that plugin's type (a notebook).
+
+# %% tags=["quiz-answer"]
+answer("11.4", "a")
+
+# %%
+plugins = sorted(f"{ep.name} ({ep.dist.name})" for ep in entry_points(group="pytest11"))
+print("pytest loads at start-up, from entry points:", *plugins, sep="\n  ")
+assert any(name.startswith("nbval") for name in plugins)
+
+# %% [markdown]
+# `python -X importtime` prints one line per module imported, with its own and its cumulative time in
+# microseconds. We run a tiny test file's collection (`--co`) in a fresh interpreter, once as installed
+# and once with `-p no:nbval`, in an empty directory (so that no configuration file applies), and count
+# the modules.
+
+# %%
+def pytest_start_up(*options: str) -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory, "test_tiny.py").write_text("def test_nothing():\n    pass\n")
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "pytest", "--co", "-q", "-s",
+                               "-p", "no:cacheprovider", *options, "test_tiny.py"],
+                              cwd=directory, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:") and "|" in line]
+    modules = {line.rsplit("|", 1)[1].strip(): int(line.split("|")[1]) for line in lines[1:]}
+    return {"modules": len(modules), "nbformat": "nbformat" in modules,
+            "nbformat_us": modules.get("nbformat", 0), "pytest_us": modules.get("pytest", 0)}
+
+# %%
+installed, without_nbval = pytest_start_up(), pytest_start_up("-p", "no:nbval")
+print(f"as installed:  nbformat imported: {installed['nbformat']}")
+print(f"-p no:nbval:   nbformat imported: {without_nbval['nbformat']}")
+print(f"the plugin brings {'more than 100' if installed['modules'] - without_nbval['modules'] > 100 else 'few'} modules")
+assert installed["nbformat"] and not without_nbval["nbformat"]
+assert installed["modules"] - without_nbval["modules"] > 100
+
+# %% tags=["nbval-ignore-output"]
+print(f"modules: {installed['modules']} as installed, {without_nbval['modules']} with -p no:nbval")
+print(f"import of nbformat (for nbval): {installed['nbformat_us'] / 1000:.0f} ms, of pytest itself: "
+      f"{installed['pytest_us'] / 1000:.0f} ms ({installed['nbformat_us'] / installed['pytest_us']:.0f} ×)")
+
+# %% [markdown]
+# The plugin brings in nbformat, jsonschema and their dependencies, and importing nbformat alone costs
+# several times `import pytest` (printed above; the plugin module itself does not get a line of its
+# own because pytest loads plugins through its assertion rewriter). The fix is configuration, not code: this repository's
+# `pyproject.toml` has `addopts = "... -p no:nbval"`, and `run-tests.sh` turns the plugin back on for
+# the notebook steps only (`pytest -p nbval ...`: a later `-p` wins). Subprocesses that do not read
+# `pyproject.toml` (the benchmark's, lesson 12's) pass `-p no:nbval` themselves.
+
+# %% [markdown]
+# ### Claim check: a transaction-per-test fixture runs about 500 tests per second
+#
+# *Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks* (a Python-upgrade
+# consultancy's blog, 2025), in our words: against PostgreSQL in Docker on a laptop, rollback-isolated
+# CRUD tests run at around 500 per second, against about 200 with manual cleanup. We run 200
+# single-request tests with the fixtures of section 1 through pytest, with the old lifespan and with
+# today's, and print tests per second (pytest's own start-up included, so the rates are conservative).
+
+# %%
+@pytest.mark.parametrize("n", range(200))
+async def test_one_request(client, n):
+    assert (await client.post("/animals", json={"name": f"Tom {n}", "species": "cat"})).status_code == 201
+
+
+def tests_per_second(count: int) -> float:
+    started = time.perf_counter()
+    run_tests(*(f"test_one_request[{n}]" for n in range(count)))
+    return count / (time.perf_counter() - started)
+
+# %% tags=["nbval-ignore-output"]
+with the_old_lifespan():
+    old_rate = tests_per_second(50)
+new_rate = tests_per_second(200)
+print(f"{nb.backend}: old lifespan {old_rate:.0f} tests/s, today's {new_rate:.0f} tests/s "
+      f"({new_rate / old_rate:.1f} ×)")
+assert new_rate > 2 * old_rate  # in fact several times; a generous margin for a loaded machine
+
+# %% [markdown]
+# **Verdict:** the order of magnitude holds, but only once the fixture stops rebuilding the world. With
+# the old lifespan our tests ran at a few dozen per second, whatever the isolation; today they run at a
+# few hundred per second on the course's 2-core machine (the cell prints this machine's rates), on both
+# databases. The article's number is a property of its machine and of tests that are one cheap request
+# each; ours differ, and yours will too. Measure your own suite as this notebook did: `--durations`
+# first, then a profile of the slow phase, then a side-by-side ratio.
+
+# %% [markdown]
+# Every test of this notebook ran inside a rolled-back transaction. A fresh connection sees no rows:
+
+# %%
+async def committed_animals() -> int:
+    engine = create_async_engine(nb.database_url)
+    try:
+        async with engine.connect() as conn:
+            return len((await conn.execute(Base.metadata.tables["animals"].select())).all())
+    finally:
+        await engine.dispose()
+
+
+print("animals left behind:", run_async(committed_animals()))
+assert run_async(committed_animals()) == 0
+
+# %% [markdown]
+# ## Sources and further reading
+#
+# - pytest 9.2, "Profiling test execution duration" (`--durations`, `--durations-min`):
+#   https://docs.pytest.org/en/stable/how-to/usage.html#profiling-test-execution-duration
+# - pytest 9.2, "Deactivating / unregistering a plugin by name" (`-p no:NAME`):
+#   https://docs.pytest.org/en/stable/how-to/plugins.html#deactivating-unregistering-a-plugin-by-name
+# - Python 3.11, "The Python Profilers" (`cProfile`, `pstats`): https://docs.python.org/3.11/library/profile.html
+# - Python 3.11, command line option `-X importtime`: https://docs.python.org/3.11/using/cmdline.html#cmdoption-X
+# - pyinstrument (a sampling profiler, not a course dependency): https://pyinstrument.readthedocs.io
+# - httpx 0.28, "SSL" (passing an `ssl.SSLContext` as `verify=`): https://www.python-httpx.org/advanced/ssl/
+# - *Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks*, a Python-upgrade
+#   consultancy's blog, 2025 (the claim checked above).
+
+# %% [markdown] tags=["key-points"]
+# ## Key points
+# - Find the slow phase first: `pytest --durations=10`. A slow `setup` means a fixture, not your
+#   tests or your database.
+# - Profile the suspect (`cProfile`, pyinstrument) and look for one function with most of the own time.
+#   Here it was `load_verify_locations`: `httpx.AsyncClient()` builds a new TLS context, certificate
+#   bundle and all, every time it is created, and the app created one per lifespan, so per test.
+# - Fix the cause where it lives: the app builds its TLS context once per process and passes it as
+#   `verify=`. The fixtures still enter the lifespan per test, which keeps `app.state` fresh per test.
+# - Share only what nobody changes. A shared mutable object (a context whose settings a test flips)
+#   leaks from test to test exactly like a shared database row.
+# - Guard speed fixes with counts (contexts built, modules imported), never with a time bound.
+# - Start-up is part of a suite's cost: `python -X importtime` shows which plugin imports what;
+#   `-p no:NAME` in `addopts` keeps unused plugins out, and a later `-p NAME` turns one back on.
+#
+# **Next:** [12 · Capstone: your own conftest.py](12_capstone.ipynb)

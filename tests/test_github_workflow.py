@@ -1,0 +1,51 @@
+"""The GitHub workflow runs what CI runs here: it cannot run on this machine, so its shape is checked.
+
+actionlint cannot be installed here (its package downloads a binary at build time), so this test
+checks what matters for a fork: the file parses, every job runs the README's own test command or
+builds the Binder image, the Pythons it tests are the oldest and newest the project promises, and
+every script it calls exists in the repository.
+"""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def test_the_workflow_runs_on_pushes_and_pull_requests():
+    triggers = workflow()[True]  # YAML 1.1 reads the key `on` as True
+    assert {"push", "pull_request"} <= set(triggers)
+
+
+def test_the_tests_job_runs_the_readme_test_command_on_both_databases():
+    steps = workflow()["jobs"]["tests"]["steps"]
+    commands = [step.get("run", "") for step in steps]
+    assert "./run-tests.sh --all" in commands
+    assert "./run-tests.sh --all" in (ROOT / ".ci" / "run").read_text()  # the same command as CI here
+
+
+def test_the_tests_job_covers_the_oldest_python_the_project_promises():
+    pythons = workflow()["jobs"]["tests"]["strategy"]["matrix"]["python"]
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    oldest = re.fullmatch(r">=\s*(3\.\d+)", requires).group(1)
+    assert pythons[0] == oldest
+
+
+def test_the_binder_job_builds_with_repo2docker_and_starts_through_binder_start():
+    run = "\n".join(step.get("run", "") for step in workflow()["jobs"]["binder"]["steps"])
+    assert "repo2docker" in run and "binder/start" in run
+    assert (ROOT / "binder" / "start").exists()
+
+
+def test_every_local_script_the_workflow_calls_exists():
+    text = WORKFLOW.read_text(encoding="utf-8")
+    for script in set(re.findall(r"(?:\./|\b)((?:scripts|binder)/[\w.-]+|run-tests\.sh)", text)):
+        assert (ROOT / script).exists(), f"{script} is called by the workflow but missing"
