@@ -12,7 +12,7 @@
 # # 10 · Speed and scale: what isolation costs
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 36 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 06 · Retry routes
 #
@@ -58,7 +58,7 @@ from course.notebook import reset_schema
 from tests.isolation import isolated_async_sessions
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~4 min): read
+# **Instructor notes (whole notebook, ~36 min teaching + 12 min exercise and quizzes).** Part 1 (~4 min): read
 # the fixtures aloud; ask the room to rank them by speed *before* part 2 shows the stored table,
 # and keep the ranking on the board. Part 2 (~5 min) is the stored full run: insist on the `fsync`
 # line and the CPU count before any number is read, and read the numbers off the cells, not off
@@ -141,10 +141,11 @@ assert plain[-1] == "COMMIT" and "COMMIT" not in isolated and isolated[-1] == "R
 # and compares, for the same suite, the rollback strategy with no isolation. What do they most
 # likely see?
 # - **a)** Rollback gets faster compared with no isolation, since it now writes nothing at all.
-# - **b)** Rollback loses its edge: the commit it avoided is now cheap, so its extra `SAVEPOINT` and
-#   `RELEASE` round trips can make it slower than no isolation.
+# - **b)** Rollback loses its edge: its extra `SAVEPOINT` / `RELEASE` round trips are what is left,
+#   and can make it slower than no isolation.
 # - **c)** No change: `fsync` applies only to `CREATE DATABASE`, which neither strategy runs.
-# - **d)** Rollback stops isolating the tests, because savepoints need `fsync` to be undone.
+# - **d)** Rollback stops isolating the tests, because without `fsync` the server cannot undo a
+#   savepoint reliably, so some of the tests' rows stay behind.
 
 # %% tags=["quiz-answer"]
 answer("10.1", "b")
@@ -362,7 +363,8 @@ assert teardown["delete"] > 1.5 * teardown["rollback"]
 # - **b)** pytest-xdist detects the shared database and refuses to start.
 # - **c)** `gw1`'s cleanup deletes `gw0`'s committed row too, and `gw0`'s test fails or not,
 #   depending on timing.
-# - **d)** The database raises a serialization error in both workers, so both tests fail every time.
+# - **d)** The database sees two transactions touch the same table and raises a serialization error
+#   in both workers, so both tests fail, every time.
 
 # %% tags=["quiz-answer"]
 answer("10.4", "c")

@@ -12,7 +12,7 @@
 # # 12 · Capstone: your own conftest.py
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 55 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 01 to 10 (this notebook puts their pieces together)
 #
@@ -428,9 +428,8 @@ print("first five:", *random_order[:5], sep="\n  ")
 
 # %% [markdown]
 # Thirteen passed, in an order that mixes the two files. pytest printed the seed in its header, so
-# anyone can rerun this exact order. (Lesson 01 explained why a seed could not replay an order
-# inside a notebook: the test ids there contain a module name that changes with every kernel. In a
-# project on disk the ids are stable, and the seed replays the order.)
+# anyone can rerun this exact order (in a project on disk the test ids are stable, unlike in a
+# notebook, lesson 01).
 
 # %% [markdown]
 # **Quiz 12.1.** A test fails in CI in random order and passes on your laptop. The CI log starts
@@ -592,8 +591,10 @@ assert len(outcomes) == 9 and len(conflicts) == 8
 # **Quiz 12.4.** In an empty, isolated database, a test inserts an animal with an explicit
 # `id=1` (a fixture row, as many suites have), then a second animal without an id. What happens
 # on PostgreSQL?
-# - **a)** The second animal gets id 2: the database picks the next free id.
-# - **b)** The explicit id is refused: PostgreSQL never accepts a value for a serial column.
+# - **a)** The second animal gets id 2: like SQLite, the database looks at the largest id in the
+#   table and adds one.
+# - **b)** The explicit id is refused at once: PostgreSQL never accepts a value of your own for a
+#   serial or identity column.
 # - **c)** An `IntegrityError` on the primary key: the id sequence never saw the explicit 1, so it
 #   hands out 1 again.
 # - **d)** The second insert waits for the first one's transaction to commit.
@@ -707,14 +708,16 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 #   and a negative control that fails ([01](01_naive_tests.ipynb), this notebook).
 #
 # Four shapes of project need a little more. Each gets a runnable snippet below, written into the
-# capstone project as two more test files and run by the real pytest at the end of the part.
+# capstone project as two more test files and run by the real pytest at the end of part 6.
+
 # %% [markdown]
-# **A schema made by migrations (Alembic).** Create it once per run, in a session-scoped fixture,
-# then isolate each test as before: migrations are DDL, far too slow to repeat per test (lesson
-# 10's drop/create). Alembic is not part of this course's pinned environment, so the snippet
-# stands in `Base.metadata.create_all` for the migration; with Alembic that line is
-# `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")` with the test
-# database's URL. The snippet is sync on purpose: it serves the next two cases too.
+# ## 5. Migrations, SQLModel and sync apps (deep dive)
+# %% [markdown]
+# **A schema made by migrations (Alembic).** Migrate once per run, in a wide fixture, then isolate
+# each test as before: migrations are DDL, far too slow per test (lesson 10's drop/create). Alembic
+# is not pinned in this course, so `Base.metadata.create_all` stands in for the migration; with
+# Alembic the line is `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")`. The
+# snippet is sync: it serves the next two cases too.
 
 # %%
 # %%project_file test_own_sync.py
@@ -797,10 +800,10 @@ def test_a_sync_app_with_testclient(sync_engine, run):
                 assert client.post("/animals", params={"name": "Rex"}).json() == {"names": ["Rex"]}
 
 # %% [markdown]
-# ## 5. Expensive shared data, written once: layered isolation
+# ## 6. Expensive shared data, written once: layered isolation (deep dive)
 #
-# Some data is expensive to make: a user whose password must be hashed, a logged-in session, a
-# catalogue of a thousand rows. Made per test, it costs per test. Django solves this with
+# Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
+# made per test, it costs per test. Django solves this with
 # `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
 # transaction, and every test runs inside a SAVEPOINT that is rolled back after it, so each test
 # sees the shared data, may change it, and the next test finds it intact. `tests/isolation.py` has
@@ -821,10 +824,9 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 #     M->>D: ROLLBACK (after the module's last test: 0 rows)
 # ```
 #
-# The module fixture writes two animals once and notes each time it runs; `sessions`, which the
-# conftest's `client` uses, is overridden in this module to layer each test on top. A session-scoped
-# or module-scoped async fixture needs `loop_scope="session"`, so that its connection lives on the
-# loop the tests use.
+# The module fixture writes two animals once and logs each run; this module's `sessions` (which
+# the conftest's `client` uses) layers each test on top. A module- or session-scoped async fixture
+# needs `loop_scope="session"`, so that its connection lives on the loop the tests use.
 
 # %%
 # %%project_file test_own_layered.py
@@ -892,13 +894,12 @@ assert (code, summary) == (0, "8 passed"), last_run.stdout[-2000:]
 assert len(created) == 1 and sum(rows["master"].values()) == 0
 
 # %% [markdown]
-# Eight passed: both SQLModel runs and both `TestClient` runs found an empty table, each layered
-# test found the two shared animals and none of its neighbours' Max, and the shared data was
-# written once for the four layered tests. Nothing reached the database. Two rules come with layers
-# (the helper's docstring has the details): every session that writes during the layer must come
-# from its factory (a session on another connection cannot see the shared rows, and on SQLite
-# cannot even write while the layer holds the lock), and the session that wrote the shared data
-# must be closed before the tests run (`nested_async_sessions` refuses otherwise, with a message).
+# Eight passed: the SQLModel and `TestClient` runs each found an empty table, each layered test
+# found the two shared animals and none of its neighbours' Max, and the shared data was written once
+# for four tests. Nothing reached the database. Two rules come with layers (see the helper's
+# docstring): every session that writes during the layer must come from its factory (on SQLite
+# another connection cannot even write while the layer holds the lock), and the session that wrote
+# the shared data must be closed before the tests run (`nested_async_sessions` says so otherwise).
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (they
