@@ -59,12 +59,13 @@ from course.checks import l12
 from course.database import count_rows
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~8 min) is
+# **Instructor notes (whole notebook, ~55 min teaching + 12 min exercise and quizzes).** Part 1 (~8 min) is
 # reading code, not running it: walk through the conftest cell by cell and ask, for each block,
 # "which lesson showed what breaks without this?" (the checklist at the end has the answers). Part
-# 2 (~5 min) runs the real pytest in random order, then on two workers; a run takes 2 to 6 seconds,
-# the `-n 2` run up to 12 on a busy machine (three processes import the app). Part 3 (~5 min) is the
-# negative control: let the room predict which tests fail before running it, then the clean rerun. If a run cell fails with a traceback instead of a
+# 2 (~5 min) runs the real pytest in random order, then on two workers; each run takes a few
+# seconds, the `-n 2` run longest (three processes import the app). Part 3 (~5 min) is the negative
+# control: let the room predict which tests fail before running it, then the clean rerun. Parts 5
+# and 6 are deep dives for a workshop with time left. If a run cell fails with a traceback instead of a
 # summary, print `last_run.stdout` in a new cell: the conftest is code the learner may have edited.
 # On PostgreSQL a run that hangs usually means a previous kernel still holds a connection in a
 # transaction on a worker database: restart the kernel and run from the top.
@@ -821,7 +822,7 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 #     T->>D: the test's writes, its commits = RELEASE of inner savepoints
 #     T->>D: ROLLBACK TO SAVEPOINT (the test's writes are gone)
 #     Note over T,D: the next test starts from the shared rows again
-#     M->>D: ROLLBACK (after the module's last test: 0 rows)
+#     M->>D: ROLLBACK after the module's last test, 0 rows left
 # ```
 #
 # The module fixture writes two animals once and logs each run; this module's `sessions` (which
