@@ -7,4 +7,23 @@ scripts/bootstrap
 echo "Database: $(.venv/bin/python -m course.database describe)  (switch: see README, 'SQLite or PostgreSQL')" >&2
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
+# Say where to open it, token included: JupyterLab prints it only deep in its own log.
+case " $* " in
+    *" --port"*|*"ServerApp.port"*|*"ServerApp.token"*|*"IdentityProvider.token"*) ;;
+    *)
+        port=$(.venv/bin/python -c 'import socket
+for port in range(8888, 8988):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port)); print(port); break
+        except OSError:
+            pass')
+        token=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')
+        set -- --port "$port" --IdentityProvider.token="$token" "$@"
+        echo "" >&2
+        echo "  The course opens in your browser. If it does not, open:" >&2
+        echo "  http://localhost:$port/lab/tree/notebooks/00_start_here.ipynb?token=$token" >&2
+        echo "  (Stop JupyterLab with Ctrl+C here.)" >&2
+        echo "" >&2 ;;
+esac
 exec .venv/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb "$@"

@@ -2,7 +2,8 @@
 # Everything CI proves, in the order a failure is cheapest to read:
 #   ./run-tests.sh             on the database DATABASE_URL names (unset: SQLite)
 #   ./run-tests.sh --postgres  on a throwaway PostgreSQL started by scripts/postgres
-#   ./run-tests.sh --all       SQLite, then PostgreSQL (what CI runs)
+#   ./run-tests.sh --all       SQLite, then PostgreSQL (what CI runs; about 10 minutes per database
+#                              on a 2-core machine)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,8 +12,14 @@ case "${1:-}" in
         env -u DATABASE_URL "$0"
         exec "$0" --postgres ;;
     --postgres)
+        # A server that was already running is left running; one this run starts, it stops at the end.
+        if scripts/postgres status >/dev/null 2>&1; then started_here=""; else started_here=1; fi
         DATABASE_URL=$(scripts/postgres start)
-        export DATABASE_URL ;;
+        export DATABASE_URL
+        if [ -n "$started_here" ] && [ -z "${KEEP_POSTGRES:-}" ]; then
+            echo "run-tests: started a throwaway PostgreSQL server for this run; it is stopped at the end (KEEP_POSTGRES=1 keeps it)" >&2
+            trap 'scripts/postgres stop >/dev/null 2>&1 && echo "run-tests: stopped the PostgreSQL server this run started" >&2' EXIT
+        fi ;;
     "") ;;
     *) echo "usage: $0 [--postgres | --all]" >&2; exit 2 ;;
 esac
@@ -27,8 +34,9 @@ nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
 step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
-$py -m course guide --check
+$py -m course publish --check   # README launch links + notebooks table, and INSTRUCTOR_GUIDE.md
 $py -m course errors --check
+$py -m course figures --check
 
 step "reference suite, random order"
 $py -m pytest tests

@@ -1,4 +1,5 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
+| publish [OWNER/NAME | --check]
 | guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]``."""
 
 import sys
@@ -20,6 +21,10 @@ def main(argv: list[str]) -> int:
         from course import learner_path
 
         return learner_path.main(args)
+    if command == "publish":
+        from course import publish
+
+        return publish.main(args)
     if command == "guide":
         from course import guide
 

@@ -4,6 +4,8 @@
 ``python -m course guide --check``  exits 1 when INSTRUCTOR_GUIDE.md (or a Binder link in README.md)
                                     is not what the lessons and the settings make
 ``python -m course guide --links``  prints the README's Binder badge and per-notebook links
+``python -m course guide --memory [NN]``  measures what a kernel holds after running learner
+                                    notebook NN (default 00: the number the guide's memory advice quotes)
 
 Sources, each edited in one place only:
 
@@ -477,11 +479,54 @@ def readme_problems(readme: str, lessons: list[Lesson], settings: Settings) -> l
             for url in sorted(set(BINDER_LINK.findall(readme))) if url not in wanted]
 
 
+def measure_kernel_memory(stem: str = FIRST_NOTEBOOK) -> dict[str, float]:
+    """Memory (MiB) of a fresh kernel and of the same kernel after running a learner notebook.
+
+    RSS counts shared libraries in full; PSS shares them out between the processes that map
+    them, which is closer to what a Binder session's limit sees. Kernel and its children.
+    """
+    import nbformat
+    import psutil
+    from nbclient import NotebookClient
+
+    path = ROOT / "notebooks" / f"{stem}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+
+    def sample(process) -> tuple[float, float]:
+        processes = [process, *process.children(recursive=True)]
+        infos = [p.memory_full_info() for p in processes]
+        return sum(i.rss for i in infos) / 2**20, sum(getattr(i, "pss", i.rss) for i in infos) / 2**20
+
+    with client.setup_kernel():
+        kernel = psutil.Process(client.km.provisioner.process.pid)
+        fresh = sample(kernel)
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        after = sample(kernel)
+    errors = sum(1 for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error")
+    return {"fresh_rss": fresh[0], "fresh_pss": fresh[1], "rss": after[0], "pss": after[1], "errors": errors}
+
+
 def main(args: list[str]) -> int:
     mode = args[0] if args else ""
-    if mode not in {"", "--check", "--links"} or len(args) > 1:
-        print("usage: python -m course guide [--check | --links]", file=sys.stderr)
+    if mode not in {"", "--check", "--links", "--memory"} or len(args) > (2 if mode == "--memory" else 1):
+        print("usage: python -m course guide [--check | --links | --memory [NN]]", file=sys.stderr)
         return 2
+    if mode == "--memory":
+        from course.database import describe, selected_url
+
+        wanted = args[1] if len(args) > 1 else FIRST_NOTEBOOK[:2]
+        stems = sorted(p.stem for p in (ROOT / "notebooks").glob(f"{wanted[:2]}_*.ipynb"))
+        if len(stems) != 1:
+            print(f"no single learner notebook notebooks/{wanted[:2]}_*.ipynb", file=sys.stderr)
+            return 2
+        m = measure_kernel_memory(stems[0])
+        print(f"kernel after running notebooks/{stems[0]}.ipynb on {describe(selected_url())}: {m['rss']:.0f} MiB resident "
+              f"(RSS), {m['pss']:.0f} MiB proportional (PSS); fresh kernel {m['fresh_rss']:.0f} / {m['fresh_pss']:.0f} MiB; "
+              f"{m['errors']} cell error(s)")
+        return 0 if not m["errors"] else 1
     try:
         if mode == "--links":
             settings = load_settings()

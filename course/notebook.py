@@ -1,7 +1,7 @@
 """The one setup every lesson runs first: ``from course.notebook import setup; nb = setup("01")``.
 
-It makes pytest work inside cells the way the reference suite runs (../shared/PITFALLS.md
-18-22): tests run in a thread (ipykernel already runs an event loop), a failing test fails
+It makes pytest work inside cells the way the reference suite runs (lesson 00 shows why):
+tests run in a thread (ipykernel already runs an event loop), a failing test fails
 the cell, no ANSI colours end up in saved outputs, and the loop scopes come from the
 repository's pyproject.toml like for ``tests/``. Each notebook gets its own database,
 ``<name>_test_nbNN``, with a fresh schema. Running it again (or the whole notebook again in

@@ -272,3 +272,17 @@ def test_stale_binder_links_in_the_readme_are_found(tmp_path, settings):
 
     assert problems == ["README.md: Binder link https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath=lab/tree/"
                         "notebooks/00_start_here.ipynb is not current (see: python -m course guide --links)"]
+
+
+def test_deep_dives_are_listed_per_lesson_with_core_and_deep_minutes(tmp_path, settings):
+    deep = '\n# %% [markdown]\n# ## What the driver sends (deep dive)\n# ' + " ".join(["word"] * 300) + "\n"
+    back = "\n# %% [markdown]\n# ## Back to the core\n# Short.\n"
+    path = write_lesson(tmp_path, "01_naive_tests", "01 · Naive tests", OVERVIEW, BODY, deep, back, KEY_POINTS)
+
+    lesson, problems = guide.read_lesson(path)
+    section = guide.lesson_section(lesson, settings)
+
+    assert problems == []
+    assert lesson.deep_dives == ["What the driver sends (deep dive)"]
+    assert lesson.deep_minutes == pytest.approx(2, abs=0.2)  # 300 words at 150 a minute, and a heading
+    assert "skip *What the driver sends (deep dive)* in a short workshop" in section

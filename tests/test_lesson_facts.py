@@ -1,7 +1,8 @@
 """Every option value the course names is one the pinned libraries accept: the library is asked.
 
-Scanned: lesson sources (prose, code, comments), quiz banks (feedback), README.md, CONTRIBUTING.md,
-the guide template, the error registry and tests/isolation.py. Named values found there:
+Scanned: lesson sources (prose, code, comments), quiz banks (feedback), exercise checks (hints),
+README.md, CONTRIBUTING.md, the guide template, the error registry and tests/isolation.py. Named
+values found there:
 
 * SQLAlchemy join modes: ``join_transaction_mode="..."`` and any quoted ``"..._savepoint"``,
   ``"rollback_only"``, ``"control_fully"`` (except the names of SQLAlchemy's connection events,
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [*sorted((ROOT / "lessons").glob("*.py")), *sorted((ROOT / "course" / "quizzes").glob("*.toml")),
+           *sorted((ROOT / "course" / "checks").glob("*.py")),
            ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "course" / "guide_template.md",
            ROOT / "course" / "errors.toml", ROOT / "tests" / "isolation.py"]
 

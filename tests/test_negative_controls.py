@@ -1,6 +1,8 @@
 """Negative controls: broken setups whose failure we assert, so the isolation tests mean something.
 
-Each test here builds a setup the course warns against (../shared/PITFALLS.md items 1-3, 6),
+Each test here builds a setup the course warns against (lessons 02-05:
+no override, the default join mode, one session shared by test and app, the SQLite driver's
+missing BEGIN, concurrent requests on one connection),
 asserts exactly what goes wrong on the selected backend, and deletes whatever it leaked in
 a ``finally``, so the suite still leaves 0 rows behind (``python -m course.database
 check-empty``). Run only these with ``pytest -m negative_control``.
@@ -47,7 +49,7 @@ async def delete_animals(engine: AsyncEngine, *names: str) -> None:
 
 def naive_app(connection) -> FastAPI:
     """A fresh app with only the naive retry route, its sessions bound to ``connection`` in the
-    DEFAULT join mode (no ``join_transaction_mode``): the setup PITFALLS item 2 warns about."""
+    DEFAULT join mode (no ``join_transaction_mode``): the setup lesson 04 warns about."""
     demo = FastAPI()
     demo.include_router(naive.router)
 
@@ -76,7 +78,7 @@ async def test_without_the_override_the_app_writes_with_its_own_engine_and_rows_
         assert await animal_names(engine) == ["Escapee"]
     finally:
         await delete_animals(engine, "Escapee")
-        await app_db.engine.dispose()  # no pooled connection outlives the test (PITFALLS 8)
+        await app_db.engine.dispose()  # no pooled connection outlives the test (an asyncpg connection belongs to its event loop)
     assert await animal_names(engine) == []
 
 
@@ -131,7 +133,7 @@ async def test_default_join_mode_with_plain_begin_lets_the_retry_commit_for_real
 async def test_create_savepoint_without_the_sqlite_driver_fix(engine, database_url, expected_names):
     """The SQLAlchemy recipe alone (create_savepoint, outer rolled back) on an engine made
     WITHOUT fix_sqlite_savepoints. aiosqlite never sends BEGIN, so the SAVEPOINT opens the
-    transaction and its RELEASE commits it (PITFALLS 6). PostgreSQL needs no fix."""
+    transaction and its RELEASE commits it (lesson 05). PostgreSQL needs no fix."""
     unfixed = create_async_engine(database_url)  # same test database, no event listeners
     try:
         async with unfixed.connect() as conn:

@@ -1,0 +1,62 @@
+"""course.publish: one command points every launch link at the published repository.
+
+Runs on copies of README.md and binder/course.toml in tmp_path; the real lessons give the table.
+"""
+
+import shutil
+
+import pytest
+
+from course import guide, publish
+
+
+@pytest.fixture
+def copies(tmp_path, monkeypatch):
+    readme, settings = tmp_path / "README.md", tmp_path / "course.toml"
+    shutil.copy(guide.README, readme)
+    shutil.copy(guide.SETTINGS, settings)
+    settings.write_text(settings.read_text().replace(guide.load_settings().repository, guide.PLACEHOLDER_REPOSITORY))
+    for module in (guide, publish):
+        monkeypatch.setattr(module, "README", readme)
+        monkeypatch.setattr(module, "SETTINGS", settings)
+    monkeypatch.setattr(guide, "main", lambda args: 0)  # the guide has its own tests
+    return readme, settings
+
+
+def test_unpublished_readme_says_so_and_shows_no_dead_badge(copies):
+    readme, _ = copies
+    assert publish.main([]) == 0
+    text = readme.read_text()
+    assert "**Not published yet:**" in text
+    assert "mybinder.org/v2/gh" not in text
+    assert publish.main(["--check"]) == 0
+
+
+def test_publishing_names_the_repository_everywhere_at_once(copies):
+    readme, settings = copies
+    assert publish.main(["my-org/fastapi-db-testing", "--branch", "trunk"]) == 0
+    text = readme.read_text()
+    assert 'repository = "my-org/fastapi-db-testing"' in settings.read_text()
+    assert "Not published yet" not in text
+    lessons = guide.read_lessons()
+    for lesson in lessons:
+        assert f"/v2/gh/my-org/fastapi-db-testing/trunk?urlpath=lab/tree/notebooks/{lesson.stem}.ipynb" in text
+    assert publish.main(["--check"]) == 0
+
+
+def test_check_fails_when_the_readme_table_is_stale(copies, capsys):
+    readme, _ = copies
+    publish.main([])
+    readme.write_text(readme.read_text().replace("| 01 |", "| 1 |"))
+    assert publish.main(["--check"]) == 1
+    assert "Regenerate with: .venv/bin/python -m course publish" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["OWNER/REPO", "no-slash", "a/b/c", "a b/c"])
+def test_a_malformed_repository_is_refused_with_the_expected_form(copies, name, capsys):
+    assert publish.main([name]) == 1
+    assert "name the repository as OWNER/NAME" in capsys.readouterr().err
+
+
+def test_every_lesson_has_a_readme_summary():
+    assert {lesson.stem for lesson in guide.read_lessons()} <= set(publish.SUMMARIES)
