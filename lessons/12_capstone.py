@@ -612,6 +612,8 @@ answer("12.4", "c")
 engine = create_async_engine(nb.database_url)
 async with tests.isolation.isolated_async_sessions(engine) as sessions:
     async with sessions() as session:
+        if nb.backend == "postgresql":  # the sequence as in a fresh database, so that the cell can be re-run
+            await session.execute(text("SELECT setval(pg_get_serial_sequence('animals', 'id'), 1, false)"))
         session.add(Animal(id=1, name="Luna", species="cat"))
         await session.commit()
         session.add(Animal(name="Max", species="dog"))
