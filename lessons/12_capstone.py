@@ -628,10 +628,9 @@ assert outcome.startswith("IntegrityError" if nb.backend == "postgresql" else "n
 
 # %% [markdown]
 # On PostgreSQL: `duplicate key value violates unique constraint "animals_pkey"`, in an empty,
-# isolated database. Through the app, a route that maps every `IntegrityError` to "name already
-# taken" would even blame the wrong column. (The isolation helper cannot help here: sequences are
-# not transactional, and an explicit id does not move them. Let the database choose ids, or move
-# the sequence after inserting fixed ids.)
+# isolated database; a route that maps every `IntegrityError` to "name taken" would blame the wrong
+# column. Sequences are not transactional, so no isolation helps: let the database choose ids, or
+# move the sequence (`setval`) after inserting fixed ones.
 
 # %% [markdown]
 # **Verdict:** the diagnosis is often right, the rule is too strong, and the remedy is wrong. A
