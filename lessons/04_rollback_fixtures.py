@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 46 min · **Exercises:** 20 min
 #
-# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides and the app's lifecycle
+# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides, 03 · The app's lifecycle and event loops
 #
 # **You will be able to**
 # - build, line by line, the fixture SQLAlchemy recommends for test suites: one connection, an outer
@@ -120,7 +120,7 @@ async def test_duplicate_is_409_and_the_app_carries_on(client):
 #
 # A `client` fixture that only wraps the app: requests use the app's own `get_session`, hence the
 # app's own engine. (That engine pools connections on the event loop of this test run; disposing of
-# it at teardown keeps asyncpg from reusing them on the next run's loop, lesson 02.)
+# it at teardown keeps asyncpg from reusing them on the next run's loop, lesson 03.)
 
 # %%
 @pytest.fixture

@@ -643,7 +643,7 @@ async def test_two_arrivals_one_after_the_other(api):
 # You may also meet asyncpg's own guard, `cannot perform operation: another operation is in
 # progress`. Through SQLAlchemy you will not see it here (the adapter's lock queues the statements);
 # it appears when code uses the asyncpg connection directly, or one connection from two event loops
-# (lesson 02). Two direct calls at once on the driver connection:
+# (lesson 03). Two direct calls at once on the driver connection:
 
 # %% tags=["nbval-ignore-output"]
 async with fixed_engine() as engine, engine.connect() as conn:
