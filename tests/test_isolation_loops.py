@@ -27,6 +27,8 @@ import pytest
 
 from course.database import backend, selected_url
 
+pytestmark = pytest.mark.subprocess  # each test runs a pytest of its own: its own step of run-tests.sh
+
 BACKEND = backend(selected_url())
 
 PROBE_CONFTEST = '''
