@@ -11,12 +11,15 @@ gets its own database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -39,8 +42,58 @@ def selected_url() -> str:
 
 
 def remember_selection() -> str:
-    """Record the user's choice once per process tree, before DATABASE_URL is repointed."""
+    """Record the user's choice once per process tree, before DATABASE_URL is repointed.
+
+    A URL the course cannot use (unparsable, another database, another driver) raises
+    ``DatabaseUnavailable`` here, before anything builds an engine from it.
+    """
+    try:
+        check_url(selected_url())
+    except DatabaseUnavailable as exc:
+        if "pytest" in sys.modules and "ipykernel" not in sys.modules:
+            # tests/conftest.py calls this while pytest imports it, before pytest can report
+            # anything (pytest.exit there is an import error: exit code 4 and a trace). End
+            # the run as pytest_sessionstart does for an unreachable server: message, exit 3.
+            print(f"\n{exc}", file=sys.stderr)
+            raise SystemExit(3) from None
+        raise
     return os.environ.setdefault(SELECTED_VAR, selected_url())
+
+
+#: The drivers the course runs on (the notebooks' stored outputs come from them).
+SUPPORTED_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+#: Seconds to wait for PostgreSQL to answer a connection attempt (asyncpg waits 60 by default).
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_HOW_TO_FIX = (
+    "Start the course's throwaway server:   export DATABASE_URL=$(scripts/postgres start)\n"
+    "or fall back to SQLite:                 unset DATABASE_URL"
+)
+
+
+def check_url(url: str) -> URL:
+    """The parsed URL if the course can use it, else ``DatabaseUnavailable`` saying what to write."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # ArgumentError, ValueError: never echo it, it may hold a password
+        raise DatabaseUnavailable(
+            f"{ENV_VAR} is not a database URL (SQLAlchemy cannot parse it).\n"
+            "Write postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE (scripts/postgres start prints one),\n"
+            "or unset DATABASE_URL for SQLite."
+        ) from None
+    name, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if SUPPORTED_DRIVERS.get(name) == driver:
+        return parsed
+    shown = parsed.render_as_string(hide_password=True)
+    if name in SUPPORTED_DRIVERS:
+        fixed = parsed.set(drivername=f"{name}+{SUPPORTED_DRIVERS[name]}").render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"{ENV_VAR}={shown} selects the {driver!r} driver; the course runs on {SUPPORTED_DRIVERS[name]}.\n"
+            f"Write it as {fixed}\nor unset DATABASE_URL for SQLite."
+        )
+    raise DatabaseUnavailable(
+        f"{ENV_VAR}={shown} selects {name} ({driver}); the course runs on PostgreSQL or SQLite only.\n" + _HOW_TO_FIX
+    )
 
 
 def backend(url: str | URL) -> str:
@@ -50,7 +103,10 @@ def backend(url: str | URL) -> str:
 
 def sibling_url(url: str, suffix: str) -> str:
     """The URL of a database next to ``url`` whose name ends with ``_test_<suffix>``."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url  # unparsable: prepare() and check_url() explain it
     if backend(parsed) == "sqlite":
         path = Path(parsed.database or "shelter.sqlite")
         return parsed.set(database=str(path.with_name(f"{path.stem}{TEST_PREFIX}{suffix}{path.suffix}"))).render_as_string(hide_password=False)
@@ -67,37 +123,106 @@ def _unreachable_message(url: str, error: BaseException) -> str:
     parsed = make_url(url)
     return (
         f"PostgreSQL is not reachable at {parsed.host}:{parsed.port or 5432} "
-        f"({error.__class__.__name__}: {error}).\n"
-        f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n"
-        "Start the course's throwaway server:   export DATABASE_URL=$(scripts/postgres start)\n"
-        "or fall back to SQLite:                 unset DATABASE_URL"
+        f"({error.__class__.__name__}: {str(error) or f'no answer within {CONNECT_TIMEOUT_SECONDS} s'}).\n"
+        f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n" + _HOW_TO_FIX
     )
 
 
-async def prepare(url: str) -> None:
-    """Make sure the database in ``url`` exists (create it if needed), or explain why not."""
+def _server_error(error: BaseException) -> tuple[str | None, str]:
+    """(SQLSTATE, message) of the PostgreSQL error behind ``error``, if there is one."""
+    seen = error
+    while seen is not None:
+        if getattr(seen, "sqlstate", None):
+            return seen.sqlstate, str(seen)
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return None, str(error)
+
+
+def _refused_message(url: str, error: BaseException) -> str:
+    """PostgreSQL answered, and said no: a wrong password, an unknown role, a missing right."""
     parsed = make_url(url)
-    if backend(parsed) == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    where, user = f"{parsed.host}:{parsed.port or 5432}", parsed.username
+    shown = f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n"
+    sqlstate, said = _server_error(error)
+    if sqlstate == "28P01" and parsed.password is None:
+        what = f"PostgreSQL at {where} wants a password for user {user!r}, and DATABASE_URL has none."
+        todo = "Use the URL scripts/postgres start prints (it carries the password)"
+    elif sqlstate == "28P01":  # also what PostgreSQL says for a role that does not exist
+        what = f"PostgreSQL at {where} refused the password of user {user!r} (or there is no such user)."
+        todo = "Put the right password in DATABASE_URL (scripts/postgres start prints a URL that works)"
+    elif sqlstate == "28000":
+        what = f"PostgreSQL at {where} does not let user {user!r} log in ({said})."
+        todo = "Use the user and password scripts/postgres start prints, or a role that exists"
+    elif sqlstate == "42501":
+        what = f"User {user!r} may not create the test database {parsed.database!r} at {where} ({said})."
+        todo = "Give it the right (ALTER ROLE ... CREATEDB) or use the URL scripts/postgres start prints"
+    else:
+        what = f"PostgreSQL at {where} refused to set up the test database ({said})."
+        todo = "Fix DATABASE_URL (scripts/postgres start prints a URL that works)"
+    return f"{what}\n{shown}{todo},\nor fall back to SQLite: unset DATABASE_URL"
+
+
+def _prepare_sqlite(parsed: URL) -> None:
+    """Create the directory and prove SQLite can write there (a read-only place fails later, per test)."""
+    if not parsed.database or parsed.database == ":memory:":
         return
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    path = Path(parsed.database)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS course_write_probe (x)")
+            conn.execute("DROP TABLE course_write_probe")
+            conn.commit()
+    except (OSError, sqlite3.Error) as exc:
+        raise DatabaseUnavailable(
+            f"SQLite cannot write {path} ({exc.__class__.__name__}: {exc}).\n"
+            f"Make {path.parent} writable, or point DATABASE_URL at a writable place, e.g.\n"
+            "  export DATABASE_URL=sqlite+aiosqlite:///$HOME/shelter.sqlite"
+        ) from exc
+
+
+async def prepare(url: str) -> None:
+    """Make sure the database in ``url`` exists (create it if needed), or explain why not.
+
+    Every failure is a ``DatabaseUnavailable`` whose message says what is wrong and what to do.
+    """
+    parsed = check_url(url)
+    if backend(parsed) == "sqlite":
+        _prepare_sqlite(parsed)
+        return
+    admin = create_async_engine(
+        parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+    )
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
             if not exists:
-                await conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+                # An identifier cannot be a bind parameter: quote it as one (a name like
+                # 'x" --' then names a database 'x" --', and nothing else runs).
+                quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+                await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
     except (OSError, asyncio.TimeoutError) as exc:
         raise DatabaseUnavailable(_unreachable_message(url, exc)) from exc
+    except DBAPIError as exc:
+        if _server_error(exc)[0] is None:  # the driver lost the connection, no server answer
+            raise DatabaseUnavailable(_unreachable_message(url, exc)) from exc
+        raise DatabaseUnavailable(_refused_message(url, exc)) from exc
     finally:
         await admin.dispose()
 
 
 def describe(url: str) -> str:
-    """A one-line, password-free description for humans."""
-    parsed = make_url(url)
-    if backend(parsed) == "sqlite":
-        return f"SQLite (aiosqlite), file {Path(parsed.database).name}"
+    """A one-line, password-free description for humans (never raises)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "an unparsable DATABASE_URL"
+    name, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if SUPPORTED_DRIVERS.get(name) != driver:
+        return f"unsupported {name} ({driver}) URL {parsed.render_as_string(hide_password=True)}"
+    if name == "sqlite":
+        return f"SQLite (aiosqlite), file {Path(parsed.database or ':memory:').name}"
     return f"PostgreSQL (asyncpg) at {parsed.host}:{parsed.port}, database {parsed.database}"
 
 

@@ -24,7 +24,6 @@ import ast
 import contextlib
 import inspect
 import io
-import os
 import re
 import sys
 import textwrap
@@ -172,17 +171,11 @@ def _run(tests: Sequence[str], args: Sequence[str]) -> _Run:
 
     gc.freeze()  # see course.notebook.run_tests: keeps pytest's gc passes short
     buffer = io.StringIO()
-    # A wide "terminal": pytest cuts its summary lines (the assertion that failed) to the width.
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "400"
-    try:
-        with contextlib.redirect_stdout(buffer):
-            code = int(ipytest.run("--tb=line", *args, *(f"{{MODULE}}::{name}" for name in tests), raise_on_error=False))
-    finally:
-        if columns is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = columns
+    # A wide "terminal" (ipytest sets COLUMNS itself): pytest cuts its summary lines, the
+    # assertion that failed, to the width.
+    with contextlib.redirect_stdout(buffer):
+        code = int(ipytest.run("--tb=line", *args, *(f"{{MODULE}}::{name}" for name in tests),
+                               raise_on_error=False, display_columns=400))
     return _Run(code, buffer.getvalue())
 
 
@@ -219,7 +212,7 @@ def check_test(
     if real.code != 0:
         details = "\n".join(f"  {line}" for line in real.failures) or real.output.strip()[-1500:]
         raise ExerciseIncomplete(
-            f"your test fails against the real app, which is right: the test is what needs fixing.\n{details}"
+            f"your test fails against the real app, which behaves correctly here, so the test needs fixing:\n{details}"
         )
 
     slipped = []

@@ -12,7 +12,7 @@
 # # 08 · Mocking external services and background tasks
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 33 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 02 · Dependency overrides, 04 · Rollback fixtures
 #
@@ -30,12 +30,13 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("08")
+nb = setup("08", traceback="line")
 nb
 
 # %% [markdown]
 # Everything else this notebook uses. `setup("08")` has pointed `DATABASE_URL` at this notebook's own,
-# empty database, so importing `app` now is safe. Failing tests are reported in one line each.
+# empty database, so importing `app` now is safe. Failing tests are reported in one line each
+(`traceback="line"`).
 
 # %%
 import inspect
@@ -43,7 +44,6 @@ import json
 from unittest.mock import ANY, AsyncMock, MagicMock, create_autospec, patch
 
 import httpx
-import ipytest
 import pytest
 import respx
 from asgi_lifespan import LifespanManager
@@ -58,21 +58,19 @@ from app.models import Adopter, Adoption, Animal
 from app.services import payments as payments_module
 from app.services.notifications import get_notifier
 from app.services.payments import Charge, PaymentGateway, get_payment_gateway
-from course.notebook import PYTEST_ARGS
+from course.checks import l08
 from tests.fakes import RecordingNotifier
 from tests.isolation import isolated_async_sessions, override_dependency, session_dependency
 
-# coverage=False: ipytest 0.14.2's config() otherwise switches coverage on
-_ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
-
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~3 min): read the
-# gateway code aloud, it is what the three techniques disagree about. Part 2 (~5 min) is respx; part 3
-# (~4 min) the fake, whose failure to see the bug is the key moment: ask the room to predict the
-# result of quiz 08.2 before running it. Part 4 (~5 min) is `unittest.mock` and seed 003; part 5
-# (~3 min) background tasks. Nothing here depends on the database backend: the outputs are the same on
-# SQLite and PostgreSQL. If a cell hangs on PostgreSQL, an interrupted run left a transaction open:
-# restart the kernel and run from the top.
+# **Instructor notes (whole notebook, ~33 min teaching + 12 min exercise and quizzes).** Part 1
+# (~5 min): read the gateway code aloud, it is what the three techniques disagree about. Part 2
+# (~8 min) is respx; part 3 (~6 min) the fake, whose failure to see the bug is the key moment: ask
+# the room to predict the result of quiz 08.2 before running it. Part 4 (~10 min) is
+# `unittest.mock` and the blog post's `patch` advice ("Why `autospec`" is a deep dive of ~2 min);
+# part 5 (~4 min) background tasks. Nothing here depends on the database backend: the outputs are
+# the same on SQLite and PostgreSQL. If a cell hangs on PostgreSQL, an interrupted run left a
+# transaction open: restart the kernel and run from the top.
 
 # %% [markdown]
 # ## 1. The gateway: what we want to replace
@@ -126,7 +124,7 @@ def payments():
     with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router:
         yield router
 
-
+# %%
 @pytest.fixture
 async def client(sessions, notifier, payments):
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
@@ -222,7 +220,9 @@ run_tests("test_paying_without_telling_respx_what_to_answer", expect="failed")
 #
 # The provider answers `402` with `{"reason": "card expired"}`. Write the test: our API must answer
 # `402` with `{"detail": "Payment declined: card expired."}`, the adoption must stay `reserved`, and
-# no "Welcome home" mail may be sent (only the reservation mail).
+# no "Welcome home" mail may be sent (only the reservation mail). The last line of the exercise cell runs your
+# test against the real app (it must pass) and against broken versions of the payment path (it
+# must fail for each), and names any broken version it lets through.
 #
 # > Hint: `payments.post("/v1/charges").respond(402, json=...)`; read the adoption back with
 # > `async with sessions() as session: await session.get(Adoption, reservation["id"])`;
@@ -242,7 +242,7 @@ async def test_declined_payment_is_402_and_changes_nothing(client, reservation, 
     # END SOLUTION
 
 
-run_tests("test_declined_payment_is_402_and_changes_nothing")
+l08.check_declined_card_test(shelter_app)
 
 # %% [markdown]
 # ## 3. Override the dependency: a fake gateway
@@ -268,9 +268,10 @@ def fake_gateway():
 
 # %% [markdown]
 # Now a bug. Imagine a colleague edits `PaymentGateway.charge` and sends the amount under the wrong
-# name, `amount_cents` (the provider expects `amount`). We simulate that release with a subclass that
-# differs in that one line, installed where `get_payment_gateway` looks the class up when it runs:
-# the module `app.services.payments`.
+# name, `amount_cents` (the provider expects `amount`). We simulate that release with a subclass
+# whose `charge()` sends that body (and keeps only the happy path of the real method, all this test
+# needs), installed where `get_payment_gateway` looks the class up when it runs: the module
+# `app.services.payments`.
 
 # %%
 class GatewayWithABug(PaymentGateway):
@@ -327,9 +328,11 @@ run_tests("test_pay_with_respx", "test_pay_with_a_fake", expect="failed")
 #
 # ### Claim check: patch the payment call with `unittest.mock.patch` and give it a `return_value`
 #
-# Seed 003 replaces the payment service in a FastAPI test with
-# `patch("services.payment_gateway.charge")` and sets `mock_charge.return_value` to a success
-# dictionary. Two questions: where to patch, and what a `return_value` means for an `async` method.
+# Source: cmdragon, ["如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests
+# and async tasks in FastAPI")](https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/),
+# blog.cmdragon.cn, 2025-09-10. In our words: in a FastAPI test, replace the payment service with
+# `patch` on the module's `charge` function and make its `return_value` a success dictionary. Two
+# questions: where to patch, and what a `return_value` means for an `async` method.
 #
 # Where first. `patch` replaces a name in one namespace; it helps only if the code under test looks the
 # name up *there, at call time*. The route got `get_payment_gateway` once, when `Depends(...)` was
@@ -362,7 +365,7 @@ run_tests("test_patch_the_dependency_function", expect="failed")
 answer("08.3", "b")
 
 # %%
-async def test_seed_003_return_value(client, reservation):
+async def test_patch_with_a_dictionary_as_return_value(client, reservation):
     with patch("app.services.payments.PaymentGateway.charge") as mock_charge:
         print(type(mock_charge).__name__)
         mock_charge.return_value = {"status": "success"}
@@ -370,12 +373,12 @@ async def test_seed_003_return_value(client, reservation):
     assert response.status_code == 200
 
 
-run_tests("test_seed_003_return_value", expect="failed", args=["-s"])
+run_tests("test_patch_with_a_dictionary_as_return_value", expect="failed", args=["-s"])
 
 # %% [markdown]
 # Since Python 3.8, `patch` sees that `charge` is an `async def` and makes an `AsyncMock`: its
 # `return_value` is what `await` gives back. So the "coroutine problem" is gone, and the bug is the
-# shape: our route needs a `Charge`, not the seed's dictionary. The coroutine problem still bites when
+# shape: our route needs a `Charge`, not the post's dictionary. The coroutine problem still bites when
 # you hand `patch` a plain `MagicMock` yourself (or on Python < 3.8):
 
 # %%
@@ -407,7 +410,7 @@ async def test_patch_the_method_with_autospec(client, reservation):
 # must have the real shape (`Charge`, not a dictionary). And like the fake, it skips the HTTP code.
 
 # %% [markdown]
-# ### Why `autospec`
+# ### Why `autospec` (deep dive)
 #
 # A plain mock accepts any method name and any arguments. Two small bugs in code that uses a gateway:
 # a misspelled method, and a keyword the real method does not take.
@@ -484,13 +487,13 @@ class BrokenNotifier:
 # %% [markdown]
 # **Quiz 08.4.** The reservation succeeds, the route returns, then the background mail raises. What does
 # the test's `await client.post("/adoptions", ...)` do, with `ASGITransport`'s defaults?
-# - **a)** It returns the 201: the response was complete before the task ran.
+# - **a)** It raises the `ConnectionError`.
 # - **b)** It returns a 500.
-# - **c)** It raises the `ConnectionError`.
+# - **c)** It returns the 201: the response was complete before the task ran.
 # - **d)** It hangs.
 
 # %% tags=["quiz-answer"]
-answer("08.4", "c")
+answer("08.4", "a")
 
 # %% [markdown]
 # The test below reserves one animal with the default transport and another with
@@ -547,6 +550,27 @@ async def committed_rows() -> dict[str, int]:
 
 print("rows left behind:", await committed_rows())
 assert await committed_rows() == {"animals": 0, "adopters": 0, "adoptions": 0}
+
+# %% [markdown]
+# ## Sources and further reading
+#
+# - cmdragon, ["如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests and async
+#   tasks in FastAPI")](https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/),
+#   blog.cmdragon.cn, 2025-09-10: the `patch` advice of part 4.
+# - respx 0.23, [Guide](https://lundberg.github.io/respx/guide/) (routes, `side_effect`,
+#   `assert_all_mocked`, `assert_all_called`).
+# - httpx 0.28, [ASGI transport](https://www.python-httpx.org/advanced/transports/#asgi-transport)
+#   (`raise_app_exceptions`).
+# - FastAPI, [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/)
+#   and [Background Tasks](https://fastapi.tiangolo.com/tutorial/background-tasks/).
+# - Python 3.11, [`unittest.mock`](https://docs.python.org/3.11/library/unittest.mock.html):
+#   [where to patch](https://docs.python.org/3.11/library/unittest.mock.html#where-to-patch),
+#   [autospeccing](https://docs.python.org/3.11/library/unittest.mock.html#autospeccing) and
+#   [`AsyncMock`](https://docs.python.org/3.11/library/unittest.mock.html#unittest.mock.AsyncMock).
+#
+# Versions: `patch` picks `AsyncMock` for an `async def` since Python 3.8; `ASGITransport` is how
+# httpx 0.28 talks to an app (`AsyncClient(app=...)` is gone); this notebook runs respx 0.23.1 and
+# FastAPI 0.165.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points

@@ -12,7 +12,7 @@
 # # 09 · Testing scheduled jobs
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 45 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 08 · Mocking external services and background tasks
 #
@@ -30,12 +30,13 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("09")
+nb = setup("09", traceback="line")
 nb
 
 # %% [markdown]
 # Everything else this notebook uses. `setup("09")` has pointed `DATABASE_URL` at this notebook's
-# own, empty database before anything imports `app`.
+# own, empty database before anything imports `app`. Failing tests are reported in one line each
+# (`traceback="line"`).
 
 # %%
 import asyncio
@@ -46,13 +47,13 @@ import time
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta, timezone
 
-import ipytest
 import pytest
 import time_machine
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+import fastapi.testclient
 from sqlalchemy import Column, MetaData, String, Table, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -61,23 +62,22 @@ from app import jobs
 from app.config import get_settings
 from app.main import create_app
 from app.models import Adopter, Adoption, AdoptionStatus, Animal
-from course.notebook import PYTEST_ARGS
+from course.checks import l09
+from course.notebook import run_async
 from tests.isolation import isolated_async_sessions
 
-# coverage=False: ipytest 0.14.2's config() otherwise switches coverage on
-_ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
-
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~4 min) is the
-# design argument: the job is testable because its work takes `now` as a parameter; say it before
-# showing any test. Part 2 (~4 min): the trigger and the clock; the frozen-loop demo prints
-# "still sleeping" after half a second of real time and then finishes: if a learner's machine is
-# very slow it still finishes, the wait is bounded by `join(timeout)`. Part 3 (~4 min): the
-# `lru_cache` failure is the one most teams have met without understanding it; ask the room why the
-# test fails before reading the report. Part 4 (~6 min): duplicate runs; stress that the lease
-# must be taken in the **same transaction** as the job's work. Nothing in this notebook waits for a
-# wall-clock schedule longer than a second; if a cell hangs, an interrupted run left a scheduler
-# running in the kernel: restart the kernel and run from the top.
+# **Instructor notes (whole notebook, ~45 min teaching + 12 min exercise and quizzes).** Part 1 (~7
+# min) is the design argument: the job is testable because its work takes `now` as a parameter; say
+# it before showing any test. Part 2 (~10 min, 5 of them the freezegun deep dive): the trigger and
+# the clock; the frozen-loop demo prints "still sleeping" after half a second of real time and then
+# finishes: if a learner's machine is very slow it still finishes, the wait is bounded by
+# `join(timeout)`. Part 3 (~7 min): the `lru_cache` failure is the one most teams have met without
+# understanding it; ask the room why the test fails before reading the report. Part 4 (~12 min, 3 of
+# them the advisory-lock deep dive): duplicate runs; stress that the lease must be taken in the
+# **same transaction** as the job's work. The claim check takes ~9 min. Nothing in this notebook
+# waits for a wall-clock schedule longer than a second; if a cell hangs, an interrupted run left a
+# scheduler running in the kernel: restart the kernel and run from the top.
 
 # %% [markdown]
 # ## 1. The work is a plain function of (session, now, ttl)
@@ -157,12 +157,12 @@ async def test_expires_only_unpaid_reservations_older_than_the_ttl(session):
 # **Quiz 09.1.** A reservation was made exactly 48 hours before `now` (to the microsecond). What does
 # `expire_unpaid_reservations(session, now=now, ttl=48 h)` do with it?
 # - **a)** Keeps it: 48 hours have not been *exceeded*.
-# - **b)** Expires it: the query compares with `<=`.
+# - **b)** It depends on when the test runs.
 # - **c)** It depends on the database: PostgreSQL and SQLite store timestamps differently.
-# - **d)** It depends on when the test runs.
+# - **d)** Expires it: the query compares with `<=`.
 
 # %% tags=["quiz-answer"]
-answer("09.1", "b")
+answer("09.1", "d")
 
 # %% [markdown]
 # The boundary is a business rule, so it gets its own test (and the test documents the rule):
@@ -182,7 +182,7 @@ async def test_exactly_at_the_ttl_counts_as_expired(session):
 # ## 2. When it runs, and the real clock
 #
 # *When* the job runs is the trigger's business: every hour, on the hour, in UTC. A trigger is a
-# pure calculation, so we ask it instead of waiting for it (PITFALLS 25):
+# pure calculation, so we ask it instead of waiting for it:
 
 # %%
 print(jobs.EXPIRY_TRIGGER)
@@ -220,15 +220,17 @@ async def test_entry_point_follows_the_clock(sessions, session, monkeypatch):
 # **Quiz 09.2.** freezegun is the other popular clock library. Why do async tests that use it with
 # its defaults tend to hang?
 # - **a)** freezegun does not support `datetime.now(timezone.utc)`.
-# - **b)** It also freezes `time.monotonic`, the clock the event loop schedules with: a sleep or a
-#   timeout never comes due.
+# - **b)** It also freezes `time.monotonic`, the event loop's clock: no sleep or timeout comes due.
 # - **c)** It is not thread-safe, and ipytest runs tests in a thread.
-# - **d)** It patches `asyncio.sleep` to return immediately, and the loop spins.
+# - **d)** It patches `asyncio.sleep` so that every sleep returns at once, and the event loop spins
+#   forever without ever yielding to the test.
 
 # %% tags=["quiz-answer"]
 answer("09.2", "b")
 
 # %% [markdown]
+# ### Why freezegun hangs async tests (deep dive)
+#
 # freezegun is not installed here (and we do not add it), so we show the mechanism itself. First:
 # the event loop's clock is `time.monotonic`:
 
@@ -283,8 +285,12 @@ assert not sleeper.is_alive()
 # %% [markdown]
 # A 0.05 s sleep never ended while the clock stood still, and `asyncio.wait_for(..., timeout=...)`
 # would not rescue it: the timeout is measured on the same frozen clock. That is why an async test
-# under freezegun's defaults hangs instead of failing (PITFALLS 27). Use time-machine, or
-# freezegun with `real_asyncio=True`, which leaves the loop's clock alone.
+# under freezegun's defaults hangs instead of failing. Use time-machine, or freezegun with
+# `real_asyncio=True`, which leaves the loop's clock alone.
+#
+# Version note: the mechanism was shown above on this notebook's pins (time-machine 3.6.0, Python
+# 3.11); freezegun is not installed here. freezegun 1.5 still freezes `time.monotonic` by default
+# and offers `real_asyncio=True` as the way out; time-machine has never patched the monotonic clock.
 
 # %% [markdown]
 # ## 3. The scheduler stays off in tests
@@ -361,8 +367,8 @@ assert get_settings().scheduler_enabled is False and "SCHEDULER_ENABLED" not in 
 #
 # In production the app runs in several processes (`uvicorn --workers 4`, gunicorn). Each one runs
 # the lifespan, so with `SCHEDULER_ENABLED=true` everywhere each one starts its own scheduler, and
-# every job runs once per worker (PITFALLS 26). APScheduler's FAQ is explicit that a job store
-# cannot be shared between processes to prevent this.
+# every job runs once per worker. APScheduler's FAQ is explicit that a job store cannot be shared
+# between processes to prevent this.
 #
 # **Quiz 09.3.** Two workers both run the expiry job at 13:00. Which change makes sure its work
 # happens only once?
@@ -370,7 +376,8 @@ assert get_settings().scheduler_enabled is False and "SCHEDULER_ENABLED" not in 
 # - **b)** Give the job a fixed `id`.
 # - **c)** Run the scheduler in one process only, or have every run take a lock first (a lease row
 #   with a unique key, or a PostgreSQL advisory lock).
-# - **d)** Use `BackgroundScheduler` instead of `AsyncIOScheduler`.
+# - **d)** Use `BackgroundScheduler` instead of `AsyncIOScheduler`, so that the job runs in a thread of
+#   its own and no longer twice on the event loops of the two workers.
 
 # %% tags=["quiz-answer"]
 answer("09.3", "c")
@@ -409,7 +416,7 @@ async def run_two_workers(job):
     finally:
         jobs.run_expiry_job = real_job
 
-
+# %%
 RUNS = []
 
 
@@ -432,6 +439,20 @@ assert len(RUNS) == 2
 # (job, slot), where the slot names the scheduled run (here: the hour). Every run inserts its row
 # in the same transaction as its work; the second insert violates the key, so that run does
 # nothing. If a run fails, its transaction rolls back with the lease, and the slot can be retried.
+#
+# ```mermaid
+# sequenceDiagram
+#     participant A as worker 1 and its scheduler
+#     participant DB as database, table job_leases
+#     participant B as worker 2 and its scheduler
+#     Note over A,B: at 1 pm both schedulers fire the expiry job
+#     A->>DB: BEGIN, INSERT lease row for expiry, slot 1 pm
+#     B->>DB: BEGIN, INSERT the same lease row
+#     Note over DB,B: worker 2 waits until worker 1 commits
+#     A->>DB: the work of the job, then COMMIT
+#     DB-->>B: IntegrityError, the slot is taken
+#     B->>DB: ROLLBACK, the job does nothing
+# ```
 
 # %%
 leases = Table("job_leases", MetaData(), Column("job", String(100), primary_key=True), Column("slot", String(40), primary_key=True))
@@ -482,6 +503,8 @@ assert sorted(RUNS) == ["expiry", "skipped: lease taken"]
 # SQLite the second writer waits for the first one's write lock (the driver's busy timeout, 5 s by
 # default), then fails the same way.
 #
+# ### Advisory locks, and restarting a scheduler (deep dive)
+#
 # PostgreSQL also offers **advisory locks**: `pg_try_advisory_lock(key)` returns true for exactly
 # one session until it unlocks. SQLite has no such thing (its nearest tool, `BEGIN IMMEDIATE`, locks
 # the whole database for writing). On PostgreSQL this cell shows two sessions asking for the same
@@ -504,49 +527,118 @@ else:
 # worker 2 asks, worker 2 gets the lock and runs the job again. For "once per scheduled run", the
 # lease row is the stronger tool; the advisory lock fits "never two at the same time".
 #
-# One more fact about the pinned scheduler: APScheduler 3.11.0 reused a closed event loop when a
-# scheduler was started again (`RuntimeError: Event loop is closed`), which bit test suites that
-# run the lifespan once per test, each on a new loop. It was fixed in 3.11.1; this project pins
-# 3.11.3, whose `AsyncIOScheduler.start()` replaces a stored loop that is closed with the running
-# one (PITFALLS 28).
+# Version note: APScheduler 3.11.0 reused a closed event loop when a scheduler was started again
+# (`RuntimeError: Event loop is closed`), which bit test suites that run the lifespan once per
+# test, each on a new loop. It was fixed in 3.11.1; this project pins 3.11.3. We check it: one
+# `AsyncIOScheduler`, started on one event loop, shut down, and started again on a new one, each
+# time with a job due at once that notes the loop it ran on:
+
+# %%
+restarted = AsyncIOScheduler(timezone="UTC")
+RAN_ON = []
+
+
+async def note_the_loop():
+    RAN_ON.append(asyncio.get_running_loop())
+
+
+async def start_run_one_job_and_shut_down():
+    restarted.add_job(note_the_loop, next_run_time=datetime.now(timezone.utc))
+    restarted.start()
+    for _ in range(500):  # a few milliseconds, usually
+        if RAN_ON and RAN_ON[-1] is asyncio.get_running_loop():
+            break
+        await asyncio.sleep(0.01)
+    restarted.shutdown(wait=False)
+    return bool(RAN_ON) and RAN_ON[-1] is asyncio.get_running_loop()
+
+
+outcomes = [run_async(start_run_one_job_and_shut_down()) for loop in ["first loop", "second loop"]]
+print("the job ran on the new loop, first start and restart:", outcomes)
+assert outcomes == [True, True]
+
+# %% [markdown]
+# (`run_async` runs a coroutine on a brand-new event loop in a thread, as a test suite with one
+# loop per test would.) The restarted scheduler uses the new loop, with no `Event loop is closed`.
 
 # %% [markdown]
 # ### Claim check: test a scheduled task by triggering it by hand, and start a module-level scheduler on app startup
 #
-# Seed 003, in our words: define the job on a module-level `BackgroundScheduler` with an
-# `interval` decorator, start the scheduler when the app starts, stop it at shutdown, and test the
-# job by calling its function directly. Its setup, rebuilt in our code (with a lifespan, since
-# `on_event` is deprecated):
+# Source: cmdragon, ["如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests
+# and async tasks in FastAPI")](https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/),
+# blog.cmdragon.cn, 2025-09-10. In our words: define the job on a module-level
+# `BackgroundScheduler` with an `interval` decorator, start the scheduler when the app starts, stop
+# it at shutdown, and test the job by calling its function directly; the post's tests talk to the
+# app through a module-level `client = TestClient(app)`. Its setup, rebuilt in our code (with a
+# lifespan instead of `@app.on_event`, which FastAPI 0.165 still accepts but deprecates):
 
 # %%
-seed_scheduler = BackgroundScheduler()
+post_scheduler = BackgroundScheduler()
 
 
-@seed_scheduler.scheduled_job("interval", seconds=60)
+@post_scheduler.scheduled_job("interval", seconds=60)
 def backup():
     pass
 
 
 @asynccontextmanager
-async def seed_lifespan(app):
-    seed_scheduler.start()  # unconditionally
+async def post_lifespan(app):
+    post_scheduler.start()  # unconditionally
     yield
-    seed_scheduler.shutdown()
+    post_scheduler.shutdown()
+
+# %%
+post_app = FastAPI(lifespan=post_lifespan)
 
 
-seed_app = FastAPI(lifespan=seed_lifespan)
+@post_app.get("/ping")
+def ping():
+    return "pong"
+
+
 def scheduler_threads():
     return [thread.name for thread in threading.enumerate() if thread.name == "APScheduler"]
 
 
-async with LifespanManager(seed_app):
-    print("scheduler running during the test:", seed_scheduler.running, "| its thread:", scheduler_threads())
-    assert seed_scheduler.running and scheduler_threads() == ["APScheduler"]
-assert not seed_scheduler.running and scheduler_threads() == []
+async with LifespanManager(post_app):
+    print("scheduler running during the test:", post_scheduler.running, "| its thread:", scheduler_threads())
+    assert post_scheduler.running and scheduler_threads() == ["APScheduler"]
+assert not post_scheduler.running and scheduler_threads() == []
 
 # %% [markdown]
-# Every test that starts the app (and every web worker) starts a scheduler with a thread of its own:
-# nothing switches it off. Now "trigger it by hand" with our job. Called by hand, `run_expiry_job`
+# Entered like this, through the lifespan, every test that starts the app (and every web worker)
+# starts a scheduler with a thread of its own: nothing switches it off. But do the post's own tests
+# enter the lifespan? They create `client = TestClient(app)` once, at module level, and never use it
+# in a `with` block.
+#
+# **Quiz 09.4.** A test module holds `client = TestClient(post_app)` at module level, without
+# `with`, and its five tests each call `client.get("/ping")`. How many schedulers do they start?
+# - **a)** None: without `with`, the client never runs the app's start-up.
+# - **b)** One per test: each test's requests go through the app, which starts its scheduler at
+#   start-up and stops it at shut-down.
+# - **c)** One, at the first request, shared by every later test of the module.
+# - **d)** One per request.
+
+# %% tags=["quiz-answer"]
+answer("09.4", "a")
+
+# %%
+client = fastapi.testclient.TestClient(post_app)  # module level, no `with`: the post's tests
+print("a request without `with`:", client.get("/ping").json(), "| scheduler running:", post_scheduler.running)
+assert not post_scheduler.running and scheduler_threads() == []
+
+with fastapi.testclient.TestClient(post_app) as started:
+    print("inside `with TestClient(...)`:", started.get("/ping").json(), "| scheduler running:", post_scheduler.running)
+    assert post_scheduler.running
+assert not post_scheduler.running
+
+# %% [markdown]
+# Without `with`, Starlette's `TestClient` sends no lifespan events: the post's tests start no
+# scheduler at all, so the scheduler set-up they come with is never run by a test; it runs for the
+# first time in production, in every worker. As soon as a suite enters the lifespan
+# (`with TestClient(app)`, `LifespanManager`), every test starts one.
+#
+# Now "trigger it by hand" with our job. Called by hand, `run_expiry_job`
 # reads the real clock, so a test written on 20 November against a reservation made 47 hours before
 # noon passes that day and fails two days later. We play both days with time-machine:
 
@@ -578,15 +670,20 @@ assert (written, later) == (0, 1)
 # idea, and it is what part 1 does. But it only gives a stable test when the function takes `now`
 # as a parameter (or the test controls the clock, as with time-machine); a job that reads the clock
 # and opens its own session tests "today", on the real database. And the setup that goes with it
-# starts a scheduler in every test and every worker: keep it behind a setting, off by default, and
-# test the trigger with `get_next_fire_time` instead of waiting for it.
+# starts a scheduler unconditionally. The post's own tests never notice, because their
+# module-level `TestClient` without `with` never runs start-up; every test that does enter the
+# lifespan, and every web worker, starts one. Keep it behind a setting, off by default, test
+# that the lifespan starts it when the setting is on (part 3), and test the trigger with
+# `get_next_fire_time` instead of waiting for it.
 
 # %% [markdown]
 # ### Exercise 1: 47 hours survive, 49 hours expire
 #
 # Write a test for the **entry point** `run_expiry_job`: two reservations, one made 47 hours before
 # `NOW`, one made 49 hours before `NOW`. At `NOW` (clock stopped), the job must expire the second
-# one only, and its animal must be available again.
+# one only, and its animal must be available again. The last line of the exercise cell runs your test against
+# the real job (it must pass) and against broken versions of it (it must fail for each), and names
+# any broken version it lets through.
 #
 # > Hint: use `reserve(session, ...)` twice and `await session.commit()`; point `jobs.SessionLocal`
 # > at `sessions` with `monkeypatch.setattr`; run the job inside
@@ -612,13 +709,14 @@ async def test_47_hours_survive_49_hours_expire(sessions, session, monkeypatch):
     # END SOLUTION
 
 
-run_tests("test_47_hours_survive_49_hours_expire")
+l09.check_expiry_test()
 
 # %% [markdown]
 # Without `tick=False` the clock starts at `NOW` and keeps running, and the test still passes here;
 # it would not for a reservation one microsecond short of the limit, which a ticking clock moves
-# past. Without `monkeypatch.setattr`, the job's own session commits for real:
-# the check below makes sure nothing did.
+# past. Without `monkeypatch.setattr`, the job opens a session of the app's own, on a connection of
+# its own: it cannot see the reservations of the test's rolled-back transaction, and whatever it
+# changed would be committed for real. The check below makes sure nothing was.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (exercise).** Common mistakes: forgetting `session.commit()` before the job
@@ -637,6 +735,26 @@ await engine.dispose()
 print("adoptions left behind:", left)
 assert left == 0
 
+# %% [markdown]
+# ## Sources and further reading
+#
+# - cmdragon, ["如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests and async
+#   tasks in FastAPI")](https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/),
+#   blog.cmdragon.cn, 2025-09-10: the scheduler set-up and "trigger it by hand" advice checked above.
+# - APScheduler 3.11, [User guide](https://apscheduler.readthedocs.io/en/3.x/userguide.html),
+#   [cron trigger](https://apscheduler.readthedocs.io/en/3.x/modules/triggers/cron.html),
+#   [FAQ: sharing a job store between processes](https://apscheduler.readthedocs.io/en/3.x/faq.html)
+#   and the [3.11.1 release notes](https://apscheduler.readthedocs.io/en/3.x/versionhistory.html)
+#   (the closed-loop restart fix).
+# - time-machine 3.6, [documentation](https://time-machine.readthedocs.io/) (`travel`, `tick`).
+# - FastAPI, [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/) and
+#   [Testing Events](https://fastapi.tiangolo.com/advanced/testing-events/) (`with TestClient(app)`);
+#   asgi-lifespan 2.1, [`LifespanManager`](https://github.com/florimondmanca/asgi-lifespan).
+# - PostgreSQL 15, [Advisory Locks](https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS).
+#
+# Versions: APScheduler 3.11.3 (>= 3.11.1 restarts on a new loop), time-machine 3.6.0, FastAPI
+# 0.165 on Starlette 1.10 (`TestClient` runs the lifespan only inside `with`).
+
 # %% [markdown] tags=["key-points"]
 # ## Key points
 # - Write the job's work as a plain function of `(session, now, ttl)` that does not commit: tests
@@ -647,7 +765,8 @@ assert left == 0
 #   the wall clock and leaves `time.monotonic` (the event loop's clock) alone. freezegun's default
 #   freezes it, and async tests hang.
 # - Start the scheduler only where a setting says so, off by default; in tests that switch it on,
-#   clear the `lru_cache` of the settings before and after.
+#   clear the `lru_cache` of the settings before and after. A `TestClient` used without `with`
+#   never runs start-up: such tests never see the scheduler at all.
 # - Every worker that starts a scheduler runs every job: run one scheduler process, or take a lease
 #   row (job, slot) in the job's own transaction; advisory locks only exclude overlapping runs.
 #

@@ -51,7 +51,7 @@ def pytest_runs(monkeypatch):
     """A fake ipytest.run: exit code 0 unless the installed mutant (or the real app) says otherwise."""
     state = {"installed": None, "codes": {}, "calls": [], "output": ""}
 
-    def fake_run(*args, raise_on_error):
+    def fake_run(*args, raise_on_error, display_columns):
         state["calls"].append((state["installed"], args))
         code = state["codes"].get(state["installed"], 0)
         print(state["output"] if code else "1 passed")
@@ -107,7 +107,7 @@ def test_a_test_that_fails_against_the_real_app_shows_the_assertion(pytest_runs)
     pytest_runs["output"] = "FAILED t_0123456789abcdef0123456789abcdef.py::answered_test - assert 404 == 200"
     with pytest.raises(ExerciseIncomplete) as caught:
         check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals())
-    assert "your test fails against the real app" in str(caught.value)
+    assert "your test fails against the real app, which behaves correctly here" in str(caught.value)
     assert "FAILED answered_test - assert 404 == 200" in str(caught.value)
     assert len(pytest_runs["calls"]) == 1  # no mutant is tried against a test that is already wrong
 

@@ -7,8 +7,10 @@ script would apt-get install them as root, which a test must not do.
 
 import glob
 import os
+import re
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -71,22 +73,35 @@ def test_bad_usage_exits_2_with_usage_on_stderr(args):
     assert "usage:" in result.stderr
 
 
-def test_url_follows_the_settings():
-    env = dict(os.environ, COURSE_PG_PORT="5555", COURSE_PG_DB="zoo")
-    assert run(env, "url").stdout == "postgresql+asyncpg://postgres@127.0.0.1:5555/zoo\n"
+def test_url_needs_a_started_server(tmp_path):
+    env = dict(os.environ, COURSE_PG_PORT="5555", COURSE_PG_DB="zoo", COURSE_PG_DIR=str(tmp_path / "none"))
+    result = run(env, "url")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "Run: scripts/postgres start" in result.stderr
+
+
+def test_default_directory_is_not_a_predictable_tmp_path():
+    source = SCRIPT.read_text()
+    assert "/tmp/course-postgres" not in source
+    assert "chown -R" not in source  # a planted link inside the directory could redirect it
+
+
+URL = re.compile(r"postgresql\+asyncpg://course:([0-9a-f]{32})@127\.0\.0\.1:(\d+)/script_test\n")
 
 
 @needs_postgres
 def test_life_cycle(env):
     port, data_dir = env["COURSE_PG_PORT"], Path(env["COURSE_PG_DIR"])
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/script_test"
 
     first = run(env, "start")
     assert first.returncode == 0, first.stderr
-    assert first.stdout == url + "\n"  # exactly one line: $(scripts/postgres start) works
-    again = run(env, "start")  # idempotent
+    assert URL.fullmatch(first.stdout), first.stdout  # exactly one line: $(scripts/postgres start) works
+    url = first.stdout.strip()
+    assert URL.fullmatch(first.stdout).group(2) == port
+    again = run(env, "start")  # idempotent, same password
     assert (again.returncode, again.stdout) == (0, url + "\n"), again.stderr
     assert "already running" in again.stderr
+    assert run(env, "url").stdout == url + "\n"
 
     assert psql(url, "select 1") == "1"
     # durable defaults (a benchmark relies on them), loopback only, room for xdist workers
@@ -108,3 +123,55 @@ def test_life_cycle(env):
     assert run(env, "purge").returncode == 0
     assert not data_dir.exists()
     assert run(env, "status").returncode == 1
+
+
+@needs_postgres
+def test_tcp_needs_the_password_and_the_role_is_no_superuser(env):
+    url = run(env, "start").stdout.strip()
+    assert psql(url, "select rolsuper from pg_roles where rolname = current_user") == "f"
+    libpq = url.replace("+asyncpg", "")
+    for wrong in (libpq.replace(libpq.split(":")[2].split("@")[0], "0" * 32),  # wrong password
+                  f"postgresql://postgres@127.0.0.1:{env['COURSE_PG_PORT']}/postgres"):  # the superuser, no password
+        out = subprocess.run(["psql", "-X", "-At", "-w", wrong, "-c", "select 1"], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0 and "password" in out.stderr, out.stderr
+    password_file = Path(env["COURSE_PG_DIR"]) / "password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(env["COURSE_PG_DIR"]).stat().st_mode) == 0o700
+
+
+@needs_postgres
+def test_refuses_a_server_it_did_not_start(env, tmp_path):
+    assert run(env, "start").returncode == 0
+    intruder = dict(env, COURSE_PG_DIR=tempfile.mkdtemp(prefix="course-pg-other-"))
+    try:
+        result = run(intruder, "start")  # same port, another directory: not its server
+        assert (result.returncode, result.stdout) == (1, "")
+        assert f"something else is already listening on 127.0.0.1:{env['COURSE_PG_PORT']}" in result.stderr
+        assert re.search(r"COURSE_PG_PORT=\d+ scripts/postgres start", result.stderr), result.stderr
+    finally:
+        run(intruder, "purge")
+
+
+def test_refuses_a_symlinked_directory(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    env = dict(os.environ, COURSE_PG_PORT=str(_free_port()), COURSE_PG_DIR=str(link))
+    result = run(env, "start")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "is a symbolic link; refusing to use it" in result.stderr
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root to own a directory as someone else")
+def test_refuses_a_directory_someone_else_owns(tmp_path):
+    foreign = Path(tempfile.mkdtemp(prefix="course-pg-foreign-"))
+    os.chown(foreign, 65534, 65534)  # nobody
+    try:
+        env = dict(os.environ, COURSE_PG_PORT=str(_free_port()), COURSE_PG_DIR=str(foreign))
+        result = run(env, "start")
+        assert result.returncode == 1 and result.stdout == ""
+        assert "belongs to uid 65534, not to you; refusing to use it" in result.stderr
+    finally:
+        shutil.rmtree(foreign)
