@@ -905,8 +905,7 @@ assert len(created) == 1 and sum(rows["master"].values()) == 0
 # the same tests with an expensive set-up, a password hash, per test or written once):
 
 # %% tags=["nbval-ignore-output"]
-layered_benchmark = Path(benchlab.RESULTS_FILE).with_name("layered.md")
-display(Markdown(layered_benchmark.read_text()) if layered_benchmark.exists() else "no stored layered run")
+display(Markdown(benchlab.layered_table()))
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (so
