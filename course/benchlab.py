@@ -228,3 +228,16 @@ def transaction_log(engine) -> Iterator[list[str]]:
     finally:
         for name, listener in listeners.items():
             event.remove(sync, name, listener)
+
+
+def layered_table(path: Path = RESULTS_FILE.with_name("layered.json")) -> str:
+    """The stored layered benchmark (``python -m bench.layered``) as a short markdown table."""
+    if not path.exists():
+        return "No stored layered run in this checkout: `python -m bench.layered` makes one."
+    data = json.loads(path.read_text())
+    lines = ["| database | shared data | ms/test | hashes | rows left | × layered |", "|---|---|--:|--:|--:|--:|"]
+    for row in data["summary"]:
+        setup = "written once" if row["strategy"] == "layered" else "per test"
+        lines.append(f"| {BACKEND_LABELS.get(row['backend'], row['backend'])} | {setup} | {row['ms_per_test']:.0f} "
+                     f"| {max(row['hashes_per_run'])} | {row['rows_left']} | {row['x_layered']:.1f} |")
+    return f"{data['summary'][0]['tests']} tests, median of {data['summary'][0]['repeats']} runs:\n\n" + "\n".join(lines)

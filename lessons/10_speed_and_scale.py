@@ -242,11 +242,10 @@ if stored is not None:
 # ## 3. Why a fresh PostgreSQL database is so expensive (deep dive)
 #
 # A common explanation is that `CREATE DATABASE` copies the template's directory and forces a
-# *checkpoint* (every dirty page of the whole server written to disk). That was true up to
-# PostgreSQL 14. **Version note:** since PostgreSQL 15, `CREATE DATABASE` copies the template
-# through the write-ahead log by default (`STRATEGY WAL_LOG`); the old directory copy is still
-# there as `STRATEGY FILE_COPY`. The server counts the checkpoints it was asked for in
-# `pg_stat_bgwriter.checkpoints_req` (`pg_stat_checkpointer.num_requested` from PostgreSQL 17).
+# *checkpoint* (every dirty page of the whole server written to disk). `CREATE DATABASE` takes a
+# `STRATEGY` option, `WAL_LOG` or `FILE_COPY`, and the server counts the checkpoints it was asked
+# for in `pg_stat_bgwriter.checkpoints_req` (`pg_stat_checkpointer.num_requested` from
+# PostgreSQL 17), so we can count instead of guessing.
 #
 # **Quiz 10.2.** On PostgreSQL 15, which of these makes the server request a checkpoint?
 # - **a)** Every `CREATE DATABASE`, whatever its options: the server must flush the template's
@@ -290,10 +289,12 @@ else:
     assert all(n > 0 for s, n in requested.items() if s.startswith("DROP"))
 
 # %% [markdown]
-# On PostgreSQL 15 and later, the default `CREATE DATABASE` requests no checkpoint; `FILE_COPY`
+# **Version note:** the explanation was true up to PostgreSQL 14. Since PostgreSQL 15 the default
+# strategy is `WAL_LOG`: the template is copied block by block through the write-ahead log, and on
+# PostgreSQL the cell above counts no checkpoint for it; the old directory copy, `FILE_COPY`,
 # requests some, and so does every `DROP DATABASE`. The fresh-database strategy drops a database
 # after every test, so it pays a checkpoint per test anyway, plus the copy itself, a new engine and
-# new connections: its setup column in part 2 is where that shows.
+# new connections: its time per test in part 2's table is where that shows.
 
 # %% [markdown]
 # ## 4. Measure it yourself, small

@@ -36,8 +36,7 @@ nb
 
 # %% [markdown]
 # Everything else this notebook uses. This time pytest does not run inside the kernel: we write a
-# small project to a temporary directory and run `python -m pytest` on it in a subprocess, exactly
-# as you will run your own suite.
+# small project to a temporary directory and run `python -m pytest` on it, as you run your suite.
 
 # %%
 import os
@@ -49,12 +48,14 @@ import tempfile
 from pathlib import Path
 
 from IPython.core.magic import register_cell_magic
+from IPython.display import Markdown, display
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import tests.isolation
 from app.models import Animal
+from course import benchlab
 from course.checks import l12
 from course.database import count_rows
 
@@ -113,12 +114,11 @@ asyncio_default_fixture_loop_scope = session
 asyncio_default_test_loop_scope = session
 
 # %% [markdown]
-# Now the conftest, in four cells: each writes one part, and a cell after them joins the parts into
-# `conftest.py`. Part 1: **which database**. Each
-# process gets a sibling of the database you name in `DATABASE_URL`: `<name>_master` in a serial
-# run, `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (lesson 10). The app reads its setting at
-# import time, so the conftest points `DATABASE_URL` at the test database **before** importing the
-# app: even a test that bypasses the override can then only write to a test database.
+# Now the conftest, in parts joined into `conftest.py` afterwards. Part 1: **which database**. Each
+# process gets a sibling of your `DATABASE_URL`'s database: `<name>_master` in a serial run,
+# `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (lesson 10). It is set **before** the app is
+# imported (the app reads it then): even a test that bypasses the override only reaches a test
+# database.
 
 # %%
 # %%project_file conftest_1a_database.py
@@ -765,10 +765,9 @@ def test_sqlmodel_sessions_isolate(sync_engine, run):
             assert [a.name for a in session.exec(sqlmodel.select(Animal))] == ["Luna"]
 
 # %% [markdown]
-# **A sync app with `TestClient`.** Same helper, sync twins: `isolated_sessions` and
-# `sync_session_dependency`, and `with TestClient(app)` to run the lifespan. The snippet's app is a
-# small sync FastAPI app on the same tables, with its own session dependency (`get_db`, which the
-# tests never call).
+# **A sync app with `TestClient`.** The sync twins: `isolated_sessions`, `sync_session_dependency`,
+# and `with TestClient(app)` to run the lifespan. The snippet's app is a small sync app on the same
+# tables.
 
 # %%
 # %%project_file test_own_sync.py --append
@@ -807,8 +806,8 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 # Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
 # made per test, it costs per test. Django solves this with
 # `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
-# transaction, and every test runs inside a SAVEPOINT that is rolled back after it, so each test
-# sees the shared data, may change it, and the next test finds it intact. `tests/isolation.py` has
+# transaction, and each test runs inside a SAVEPOINT rolled back after it: it sees the shared data,
+# may change it, and the next test finds it intact. `tests/isolation.py` has
 # the same two layers: `isolated_async_sessions(engine)` for the outer transaction, and
 # `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
 #
@@ -860,8 +859,7 @@ async def sessions(shelter):  # replaces the conftest's `sessions` in this modul
         yield factory
 
 # %% [markdown]
-# The tests: each one sees exactly the two shared animals, whatever ran before it, adds its own,
-# and one of them renames nothing but tries a duplicate of a shared name.
+# The tests: each sees exactly the two shared animals, adds its own; one tries a shared name again.
 
 # %%
 # %%project_file test_own_layered.py --append
@@ -898,15 +896,20 @@ assert len(created) == 1 and sum(rows["master"].values()) == 0
 # %% [markdown]
 # Eight passed: the SQLModel and `TestClient` runs each found an empty table, each layered test
 # found the two shared animals and none of its neighbours' Max, and the shared data was written once
-# for four tests. Nothing reached the database. Two rules come with layers (see the helper's
-# docstring): every session that writes during the layer must come from its factory (on SQLite
-# another connection cannot even write while the layer holds the lock), and the session that wrote
-# the shared data must be closed before the tests run (`nested_async_sessions` says so otherwise).
+# for four tests; nothing reached the database. Two rules (see the helper's docstring): every
+# session that writes during the layer comes from its factory, and the session that wrote the
+# shared data is closed before the tests run.
 
 # %% [markdown]
-# Clean up: the temporary project goes, and so do the worker databases this notebook created (they
-# are test databases, but a database-level leftover check in CI should not find the negative
-# control's rows).
+# What it saves, from the stored run of the course's layered benchmark (`python -m bench.layered`:
+# the same tests with an expensive set-up, a password hash, per test or written once):
+
+# %% tags=["nbval-ignore-output"]
+display(Markdown(benchlab.layered_table()))
+
+# %% [markdown]
+# Clean up: the temporary project goes, and so do the worker databases this notebook created (so
+# that a leftover check in CI does not find the negative control's rows).
 
 # %%
 shutil.rmtree(project)
@@ -949,10 +952,9 @@ print("project removed:", not project.exists())
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
-# - A complete `conftest.py` for an async FastAPI + SQLAlchemy app is about a hundred lines (part 1
-#   printed the count): a test database per process, one engine and schema per run, rollback
-#   isolation per test, the session override, fakes for mail and payments, a lifespan-aware client.
-#   Only the app imports are specific.
+# - A complete `conftest.py` for an async FastAPI + SQLAlchemy app is about a hundred lines: a test
+#   database per process, one engine and schema per run, rollback isolation per test, the session
+#   override, fakes for mail and payments, a lifespan-aware client.
 # - `tests/isolation.py` is app-agnostic: copy it next to your conftest. It takes your session class
 #   (SQLModel), has sync twins for `TestClient` apps, and layers: shared data written once in an
 #   outer transaction, a SAVEPOINT per test on top.
@@ -962,8 +964,7 @@ print("project removed:", not project.exists())
 #   leftover rows. An `IntegrityError` in tests often means leftover data, but not always (a
 #   deliberate duplicate, a PostgreSQL sequence behind explicit ids); the cure for leftovers is the
 #   override, not a savepoint around the test's own session.
-# - Point `DATABASE_URL` at the test database before importing the app: then even a broken test can
-#   only damage a test database.
+# - Point `DATABASE_URL` at the test database before importing the app.
 #
 # **The end.** Back to the start: [00 · Start here](00_start_here.ipynb), or the course's
 # [README](../README.md) for the schedule and how to run the course for others.
