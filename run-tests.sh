@@ -42,6 +42,8 @@ step "reference suite, random order"
 $py -m pytest tests
 step "reference suite, declared order, 2 xdist workers (one database each)"
 $py -m pytest tests -p no:randomly -n 2 -q
+step "reference suite, the tests that start processes of their own (pytest runs, servers)"
+$py -m pytest tests -m subprocess -p no:randomly -q
 step "no rows left in any test database"
 $py -m course.database check-empty
 step "benchmark, smoke mode: every strategy runs and isolates on this database (its timings mean nothing)"

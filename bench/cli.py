@@ -51,8 +51,8 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tests", type=int, default=None, help="tests per strategy (default 300; --smoke: 5)")
     p.add_argument("--repeats", type=int, default=None,
-                   help="runs per measurement, median reported (default 2: a full run then takes about 13 minutes "
-                        "on a quiet 2-core machine, 3 take about 19; --smoke: 1)")
+                   help="runs per measurement, median reported (default 2: a full run then takes about 6 minutes "
+                        "on a quiet 2-core machine, 3 take about 9; --smoke: 1)")
     p.add_argument("--smoke", action="store_true",
                    help=f"prove it works: {SMOKE_TESTS} tests per strategy, 1 repeat, output to a temp dir unless --out")
     p.add_argument("--backends", default=None, help="comma-separated: sqlite,postgresql (default: both; "

@@ -26,9 +26,11 @@ asyncio_default_fixture_loop_scope = session
 asyncio_default_test_loop_scope = session
 """
 
-#: Declared order (pytest-randomly off), no cache writes, and no nbval: it is installed for the
-#: notebooks and costs a second of start-up per process (outside the clock, but not free).
-PYTEST_ARGS = ["-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval"]
+#: Declared order (pytest-randomly off), no cache writes, and none of the plugins installed for other
+#: steps (nbval for the notebooks, schemathesis and hypothesis for scripts/serve-check): each costs
+#: seconds of start-up per process (outside the clock, but not free).
+PYTEST_ARGS = ["-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+               "-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest"]
 
 
 @dataclass

@@ -17,7 +17,7 @@
 # exercises work.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 15 min · **Exercises:** 5 min
+# **Teaching:** 32 min · **Exercises:** 12 min
 #
 # **Prerequisites:** pytest basics (test functions, fixtures, `assert`) and `async`/`await`.
 #
@@ -29,11 +29,13 @@
 # - run pytest inside a cell with `%%ipytest`, and explain why the course runs it in a thread and
 #   makes a failing test fail the cell;
 # - switch between SQLite and PostgreSQL and check which one a notebook is using;
-# - answer a quiz and complete an exercise.
+# - answer a quiz and complete an exercise, and read what its check says;
+# - keep a Binder session within its memory: shut down the kernels of finished notebooks.
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~15 min + 5 min exercise).** Suggested pace: the app and the
-# first request 5 min, tests in cells 6 min, database switch 2 min, quizzes and exercise 2 min + 5.
+# **Instructor notes (whole notebook, ~32 min + 12 min quizzes and exercise).** Suggested pace: the
+# app and the first request 10 min, tests in cells 12 min, database switch 4 min, how exercises work
+# and memory on Binder 6 min; quizzes 4 min, the exercise 8 min.
 # Before the class: start PostgreSQL if you want to demo it (`export DATABASE_URL=$(scripts/postgres
 # start)` in the shell that launches Jupyter) and run this notebook once, so the first import is warm.
 #
@@ -49,9 +51,11 @@
 # - *`Runner.run() cannot be called from a running event loop`* in a learner's own cell: they called
 #   `ipytest.run(...)` with `run_in_thread=False`, or ran tests before the setup cell configured
 #   ipytest. Section 3 shows exactly this error; point them back to it.
-# - *A learner's test "passes" but proves nothing*: the exercise placeholder asserts nothing. Ask
-#   everyone to break their finished test once (the hint says how) and watch it fail.
+# - *"not yet: ... still passes when ..."* under an exercise: the learner's test passes against the
+#   app but also against a broken version of it. The message names the broken version; ask which
+#   assertion would tell the two apart.
 # - On Binder, an idle session is culled after a while; the notebook simply runs again from the top.
+#   Memory is tight there (section 6): ask everyone to shut down the kernels of finished notebooks.
 
 # %% [markdown]
 # ## The setup cell
@@ -146,7 +150,7 @@ print(response.status_code, response.json())
 #
 # Quizzes look like this: a question, options, then an answer cell. Put the letter of your choice
 # between the quotes of `answer(...)` and run the cell: it tells you whether you are right and why.
-# A wrong answer fails the cell with an explanation; try again. The right answer is not written
+# A wrong answer prints why that option is wrong; try another. The right answer is not written
 # anywhere in the notebook (the course keeps only a hash of it).
 #
 # **Quiz 00.1.** We send `POST /animals` with `{"name": "Rex", "species": "dog"}` twice in a row.
@@ -163,7 +167,7 @@ answer("00.1", "b")
 # Let us see. Both requests go through one client, inside the lifespan. The app uses its own engine
 # (`app.db.engine`), which keeps a pool of connections tied to the event loop they were opened on;
 # disposing of it at the end keeps later cells, which run on other loops, from reusing them
-# (lesson 02 shows what happens otherwise). We print neither the id nor the arrival time: they differ
+# (lesson 03 shows what happens otherwise). We print neither the id nor the arrival time: they differ
 # from run to run.
 
 # %%
@@ -205,9 +209,11 @@ await count_rows(nb.database_url)
 # %% [markdown]
 # ### Claim check: `AsyncClient(app=app)` calls a FastAPI app in-process
 #
-# Many tutorials, seed 001 among them, build their async test client by passing the application
-# straight to the client: `AsyncClient(app=app, base_url="http://test")`. We run exactly that
-# construction with the httpx this course pins:
+# Many tutorials build their async test client by passing the application straight to the client,
+# among them "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025,
+# a blog about upgrading Python and Django applications) in every test it shows:
+# `AsyncClient(app=app, base_url="http://test")`. We run exactly that construction with the httpx
+# this course pins (0.28.1):
 
 # %%
 import httpx
@@ -297,20 +303,17 @@ assert code == 1 and "cannot be called from a running event loop" in report.getv
 run_tests("test_nothing_but_an_event_loop")
 
 # %% [markdown]
-# **Why a failing test must fail the cell.**
+# The second setting is about failures.
 #
-# **Quiz 00.2.** Out of the box, ipytest only *reports* failing tests: the cell itself completes
-# normally. Why does `setup()` switch on `raise_on_error=True`?
-# - **a)** So that a failing test raises, the cell fails, and "Run all", nbval and CI stop on it.
-# - **b)** To make pytest's report shorter.
-# - **c)** Because async tests cannot run without it.
-# - **d)** So that ipytest retries failing tests once.
+# **Quiz 00.2.** The next cell runs a broken test, `assert 1 + 1 == 3`, with ipytest's default,
+# `raise_on_error=False` (`--tb=no` keeps the report to its summary line). What does the cell do?
+# - **a)** It stops with the test's `AssertionError`, shown in red under the cell.
+# - **b)** It stops with `ipytest.Error` after pytest's report, and the cell's last line never prints.
+# - **c)** It prints the report and the exit code, and the cell completes without an error.
+# - **d)** It runs the test a second time, then stops with the failure.
 
 # %% tags=["quiz-answer"]
-answer("00.2", "a")
-
-# %% [markdown]
-# A broken test, run with ipytest's default (`--tb=no` keeps the report to its summary line):
+answer("00.2", "c")
 
 # %%
 def test_arithmetic_is_broken():
@@ -322,7 +325,8 @@ print("The cell carried on; pytest exit code:", code)
 
 # %% [markdown]
 # The test failed, yet the cell ran to its end without an error: a notebook full of broken tests
-# would "pass". With `raise_on_error=True` the same run raises `ipytest.Error`. (We catch it here to
+# would "pass", and "Run all", nbval and CI would carry on. That is why `setup()` switches on
+# `raise_on_error=True`: the same run then raises `ipytest.Error`. (We catch it here to
 # show it; uncaught, it would make the cell fail.)
 
 # %%
@@ -346,12 +350,12 @@ run_tests("test_arithmetic_is_broken", expect="failed")
 # notebook. The next cell is a `%%ipytest` cell containing one new test. What happens to
 # `test_arithmetic_is_broken`?
 # - **a)** It runs again with the new test, and the cell fails.
-# - **b)** It is deleted from the notebook before the cell runs, so only the new test runs.
-# - **c)** It runs, but its failure is ignored because it was defined elsewhere.
-# - **d)** Nothing: `%%ipytest` only ever runs tests named in its first line.
+# - **b)** Nothing: `%%ipytest` only ever runs tests named in its first line.
+# - **c)** It runs, but its failure is ignored because the test was defined in an ordinary cell, not this one.
+# - **d)** It is deleted from the notebook before the cell runs, so only the new test runs.
 
 # %% tags=["quiz-answer"]
-answer("00.3", "b")
+answer("00.3", "d")
 
 # %% [markdown]
 # The new test checks exactly that, from inside the run:
@@ -388,13 +392,13 @@ def test_the_cell_started_clean():
 # own, created on demand.
 #
 # **Quiz 00.4.** `DATABASE_URL` is unset. Where do this notebook's requests and tests write?
-# - **a)** Into the app's development database, `.data/shelter.sqlite`.
+# - **a)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
 # - **b)** Into an in-memory SQLite database that disappears with the kernel.
-# - **c)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
+# - **c)** Into the app's development database, `.data/shelter.sqlite`, the one `python -m app` serves and keeps.
 # - **d)** Into PostgreSQL on port 54329, started automatically.
 
 # %% tags=["quiz-answer"]
-answer("00.4", "c")
+answer("00.4", "a")
 
 # %% [markdown]
 # `nb` knows which backend is active and where its database is; the app's settings agree with it.
@@ -430,7 +434,9 @@ assert Path(url.database).stem.endswith("_test_nb00")
 answer("00.1", "")
 
 # %% [markdown]
-# A wrong answer raises `WrongAnswer` with the reason that option is wrong (caught here to show it):
+# A wrong answer prints the reason that option is wrong and asks you to try another; the cell does
+# not fail, so *Run All* carries on. (In `solutions/`, where CI checks every stored answer, a wrong
+# one raises `WrongAnswer` instead; this cell catches it, so it shows the same text in both.)
 
 # %%
 from course.quiz import WrongAnswer
@@ -441,9 +447,11 @@ except WrongAnswer as exc:
     print(exc)
 
 # %% [markdown]
-# Exercises are code cells with a placeholder, `...  # YOUR CODE HERE`, that you replace. The cell
-# runs as it is, so skipping an exercise never breaks a later cell; the worked answer is in
-# `solutions/`.
+# Exercises are code cells with a placeholder, `...  # YOUR CODE HERE`, that you replace. Each ends
+# with a check that runs your code: untouched, it prints "Not attempted yet" and the cell passes, so
+# skipping an exercise never breaks a later cell. For a test you write, the check runs it against the
+# real app (it must pass) and against deliberately broken versions of the app (it must fail against
+# each), and names any broken version your test does not catch. The worked answer is in `solutions/`.
 #
 # ### Exercise 1: a 404 with a readable message
 #
@@ -451,11 +459,12 @@ except WrongAnswer as exc:
 # both the status code and the JSON body.
 #
 # > Hint: the route is `get_animal` in `app/routes/animals.py`; its `HTTPException` becomes a body
-# > `{"detail": "..."}`. Until you fill it in, the test *passes*: it asserts nothing. A test that cannot
-# > fail proves nothing, so once yours passes, change `404` to `200` and check that it fails.
+# > `{"detail": "..."}`. `assert response.status_code != 500` is not enough: an app that answers
+# > `200` with an empty body passes it.
 
 # %%
-# %%ipytest
+from course.checks import l00
+
 
 async def test_unknown_animal_is_404(client):
     # BEGIN SOLUTION
@@ -465,12 +474,49 @@ async def test_unknown_animal_is_404(client):
     # END SOLUTION
 
 
+l00.check_unknown_animal_is_404()  # your test against the real app, then against broken versions
+
+
 # %% [markdown]
 # Finally, this notebook leaves its database as it found it:
 
 # %%
 assert sum((await count_rows(nb.database_url)).values()) == 0
 print("rows left in this notebook's database: 0")
+
+# %% [markdown]
+# ## 6. Working on Binder: memory
+#
+# Every open notebook has a kernel of its own, a Python process that keeps the app, SQLAlchemy,
+# pytest and everything the notebook imported in memory until you shut it down. Closing the browser
+# tab does not stop it. How much does this notebook's kernel hold now? (`psutil` reads the resident
+# memory of the process; the number depends on the machine, so the course does not compare it.)
+
+# %% tags=["nbval-ignore-output"]
+import psutil
+
+kernel_mb = psutil.Process().memory_info().rss / 2**20
+print(f"this kernel holds about {kernel_mb:.0f} MB")
+assert kernel_mb > 20  # a kernel with the app, SQLAlchemy and pytest loaded
+
+# %% [markdown]
+# A Binder session has little memory to share between all its kernels (often 1 to 2 GB, PostgreSQL
+# included), so a few notebooks left running are enough to make the next one fail to start or be
+# killed. When you finish a notebook, save it and shut its kernel down: *Kernel → Shut Down Kernel*,
+# or the "Running Terminals and Kernels" panel in the left sidebar. Before a break, also download your
+# work ([SAVING_YOUR_WORK.md](../SAVING_YOUR_WORK.md)): an idle Binder session is deleted.
+
+# %% [markdown]
+# ## Sources and further reading
+#
+# - httpx 0.28: [Transports, ASGI](https://www.python-httpx.org/advanced/transports/#asgi-transport).
+# - asgi-lifespan 2.1: [README](https://github.com/florimondmanca/asgi-lifespan).
+# - FastAPI 0.165: [Testing](https://fastapi.tiangolo.com/tutorial/testing/) and
+#   [Async Tests](https://fastapi.tiangolo.com/advanced/async-tests/).
+# - ipytest 0.14: [README](https://github.com/chmp/ipytest) (`%%ipytest`, `run_in_thread`, `raise_on_error`).
+# - pytest-asyncio 1.5: [Configuration](https://pytest-asyncio.readthedocs.io/en/stable/reference/configuration.html)
+#   (`asyncio_mode = "auto"`).
+# - Binder: [user guide, resource limits](https://mybinder.readthedocs.io/en/latest/about/about.html#how-much-memory-am-i-given-when-using-binder).
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
@@ -480,11 +526,13 @@ print("rows left in this notebook's database: 0")
 # - `AsyncClient(transport=ASGITransport(app=app), base_url="http://test")` talks to the app without a
 #   server; `ASGITransport` skips the lifespan, `LifespanManager` runs it. `AsyncClient(app=...)` is gone.
 # - In a notebook, pytest runs in a thread (the kernel's event loop is busy) and a failing test must
-#   fail the cell; `setup()` configures both. Deliberate failures are shown with
+#   fail the cell; `setup()` configures both. An exercise's check runs your code and says what is
+#   missing; a blank exercise never fails its cell. Deliberate failures are shown with
 #   `run_tests(..., expect="failed")`.
 # - `%%ipytest` first deletes every `test*` name in the notebook, then runs the tests of its cell.
 # - `DATABASE_URL` picks the backend (unset: SQLite); each notebook works in its own
 #   `..._test_nbNN` database, emptied by `setup()`; `nb.backend` says which one is active.
 # - What the app commits stays in the database. Lesson 01 shows what that does to a test suite.
+# - On Binder, shut down the kernel of every notebook you have finished.
 #
 # **Next:** [01 · Naive tests and why they flake](01_naive_tests.ipynb)

@@ -17,7 +17,7 @@
 # happen **on purpose and every time**, counts what the tests leave behind, and previews the cure.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 35 min · **Exercises:** 13 min
 #
 # **Prerequisites:** 00 · Start here.
 #
@@ -28,7 +28,8 @@
 #   on a known database state;
 # - count the rows a test run leaves behind;
 # - recognise a test that passes alone but fails in a suite, and one that passes only in a suite;
-# - judge the advice "a module-scoped in-memory SQLite database isolates your tests";
+# - judge two published claims: "a module-scoped in-memory SQLite database isolates your tests", and
+#   "the naive suite fails because of the first test's leftover row";
 # - see the rollback fixture of `tests/isolation.py` make the outcome independent of the order, with no
 #   rows left.
 
@@ -62,8 +63,9 @@ from course.notebook import reset_schema
 REX = {"name": "Rex", "species": "dog"}
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (~20 min + 10 min exercise).** Pace: the naive suite and the three single
-# demonstrations 8 min, the every-order table 4 min, claim check 4 min, the cure 4 min. The quizzes
+# **Instructor notes (~35 min + 13 min quizzes and exercise).** Pace: the naive suite and the three
+# single demonstrations 12 min, the every-order table 7 min, the two claim checks 10 min, the cure
+# 6 min; quizzes 5 min, the exercise 8 min. The quizzes
 # work well as a show of hands *before* running the next cell: most people predict quiz 01.3 wrong
 # (they guess 3 of 6 orders).
 #
@@ -86,7 +88,7 @@ REX = {"name": "Rex", "species": "dog"}
 # The client fixture talks to the app exactly as it is: the app's own `get_session`, so its own engine
 # and its own database (here, this notebook's). No transaction around the test, no cleanup after it.
 # (The `dispose()` at teardown only closes the engine's pooled connections, which belong to this run's
-# event loop; lesson 02 explains why. It deletes nothing.)
+# event loop; lesson 03 explains why. It deletes nothing.)
 
 # %%
 @pytest.fixture
@@ -131,7 +133,7 @@ run_tests("test_new_animal_gets_201")
 # **Quiz 01.1.** Nothing changes in the code. We run `test_new_animal_gets_201` again. What happens?
 # - **a)** It passes: every pytest run starts from scratch.
 # - **b)** It fails: the app answers `409`, because the Rex of the first run is still in the database.
-# - **c)** It fails with an `IntegrityError` traceback coming out of the app (a `500`).
+# - **c)** It fails with an `IntegrityError` traceback coming out of the app, which answers `500 Internal Server Error`.
 # - **d)** It passes, and the database now holds two animals called Rex.
 
 # %% tags=["quiz-answer"]
@@ -184,12 +186,12 @@ run_tests("test_new_animal_gets_201", "test_rex_is_listed")
 # %% [markdown]
 # **Quiz 01.2.** We run `test_rex_is_listed` alone, on an empty database. What happens?
 # - **a)** It passes: it only reads, and reading cannot fail.
-# - **b)** It fails: it relies on a row that only another test creates.
-# - **c)** It errors: the `client` fixture needs another test to have run first.
-# - **d)** pytest skips it, because it depends on another test.
+# - **b)** It errors: the `client` fixture needs another test to have run first, to start the app's lifespan.
+# - **c)** pytest skips it, because it depends on another test.
+# - **d)** It fails: the list it reads is empty, and nothing in the test puts Rex there.
 
 # %% tags=["quiz-answer"]
-answer("01.2", "b")
+answer("01.2", "d")
 
 # %%
 await reset_schema(nb.database_url)
@@ -204,10 +206,10 @@ run_tests("test_rex_is_listed", expect="failed")
 #
 # **Quiz 01.3.** Of the 6 possible orders of the three tests, each run on an empty database, how many
 # pass?
-# - **a)** 6
-# - **b)** 3
+# - **a)** all 6
+# - **b)** 3, half of them
 # - **c)** 1
-# - **d)** 0
+# - **d)** none
 
 # %% tags=["quiz-answer"]
 answer("01.3", "c")
@@ -219,14 +221,17 @@ answer("01.3", "c")
 
 # %%
 class FailedTests:
-    """A pytest plugin: remembers the names of the tests that failed."""
+    """A pytest plugin: remembers the names of the tests that failed, and why."""
 
     def __init__(self):
         self.names = set()
+        self.reasons = {}
 
     def pytest_runtest_logreport(self, report):
         if report.failed:
-            self.names.add(report.nodeid.split("::")[-1])
+            name = report.nodeid.split("::")[-1]
+            self.names.add(name)
+            self.reasons[name] = report.longrepr.reprcrash.message.splitlines()[0]
 
 
 async def run_in_every_order(*names):
@@ -246,6 +251,15 @@ assert sum(not failed for failed in naive) == 1
 
 # %% [markdown]
 # One order in six is green: the empty check must come before the creation, and the listing after it.
+# The hidden dependencies, drawn:
+#
+# ```mermaid
+# flowchart LR
+#     empty["test_shelter_starts_empty: needs no Rex yet"] -->|must run before| create["test_new_animal_gets_201: commits Rex"]
+#     create -->|must run before| listed["test_rex_is_listed: needs the committed Rex"]
+# ```
+#
+# Only one of the six orders follows both arrows.
 # Three tests, one hidden dependency each way, and the suite's result depends on the order alone.
 # A suite of hundreds of tests has many such pairs, and the order changes more often than you think:
 # a new test file, `pytest -k`, `pytest --lf`, pytest-xdist distributing tests to workers.
@@ -271,11 +285,13 @@ await count_rows(nb.database_url)
 # %% [markdown]
 # ### Claim check: a module-scoped fixture with an in-memory SQLite database isolates the tests
 #
-# Seed 003 recommends, for integration tests, a pytest fixture with `scope="module"` that creates an
-# in-memory SQLite database, creates the tables, and hands out a session: a temporary database that
-# keeps the tests away from real data. Seed 001's naive test shows the same unique-constraint failure
-# we saw in step 1. We rebuild the seed's fixture in async form and test the claim with two questions:
-# does the app write into that database, and does each test get a fresh one?
+# The blog post "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests
+# and async tasks in FastAPI", cmdragon, 2025-09-10,
+# [blog.cmdragon.cn](https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/)) recommends,
+# for integration tests, a pytest fixture with `scope="module"` that creates an in-memory SQLite
+# database and its tables and hands out a session: a temporary database that keeps the tests away
+# from real data. We rebuild that fixture in async form and test the claim with two questions: does
+# the app write into that database, and does each test get a fresh one?
 
 # %%
 from sqlalchemy import func, select
@@ -301,13 +317,13 @@ async def animals_in(session):
 # %% [markdown]
 # **Quiz 01.4.** A test takes both `temporary_db` and our `client`, and posts Rex. Where does the app
 # write Rex?
-# - **a)** Into the in-memory database: the fixture created it for the test.
-# - **b)** Into the database the app is configured with: nothing tells the app about the in-memory one.
-# - **c)** Nowhere: in-memory databases roll everything back at the end of a test.
-# - **d)** Into both.
+# - **a)** Into the database the app is configured with (here, this notebook's).
+# - **b)** Into the in-memory database: the fixture created it for the test that asked for it.
+# - **c)** Nowhere: an in-memory database rolls everything back at the end of each test.
+# - **d)** Into both: the fixture's session and the app's session write the same row.
 
 # %% tags=["quiz-answer"]
-answer("01.4", "b")
+answer("01.4", "a")
 
 # %%
 await reset_schema(nb.database_url)
@@ -343,15 +359,82 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 #
 # **Verdict:** misleading. The fixture does keep its own data away from your real data and starts each
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
-# override; lesson 02), and the seed's own test never does that, so its requests write wherever the
+# override; lesson 02), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (lessons 02 and 05
-# show bugs that only one backend exhibits). Seed 001's description of the naive failure, on the
-# other hand, is accurate: the second insert of a unique value fails, as step 1 showed.
+# is not the database you run in production: driver quirks and error texts differ (lessons 03 and 05
+# show bugs that only one backend exhibits).
 
 # %%
 await reset_schema(nb.database_url)
 await count_rows(nb.database_url)
+
+# %% [markdown]
+# ### Claim check: the naive suite's second test fails because of the first test's row
+#
+# "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025, on a blog
+# about upgrading Python applications) starts from two naive tests: the first creates a user, the
+# second creates one with the same unique name and expects an error response; the post reports that
+# the second fails because of the row the first left behind. We rebuild the two tests against our app,
+# changing only the client construction (the post's `AsyncClient(app=app)` is a `TypeError` with
+# httpx 0.28, lesson 00). Our app answers a duplicate with `409`; the test keeps the post's `400`.
+
+# %%
+async def test_create_rex():
+    async with AsyncClient(transport=ASGITransport(app=shelter), base_url="http://test") as http:
+        assert (await http.post("/animals", json=REX)).status_code == 201
+
+
+async def test_create_rex_again():
+    async with AsyncClient(transport=ASGITransport(app=shelter), base_url="http://test") as http:
+        assert (await http.post("/animals", json=REX)).status_code == 400
+
+
+async def run_and_explain(*args):
+    """Run the two tests in order on an empty database; print why each failed."""
+    await reset_schema(nb.database_url)
+    failed = FailedTests()
+    with contextlib.redirect_stdout(io.StringIO()):
+        ipytest.run(*args, "{MODULE}::test_create_rex", "{MODULE}::test_create_rex_again", plugins=[failed], raise_on_error=False)
+    # Empty the app's pool. An asyncpg connection of a loop that is gone cannot be closed: forget it.
+    await app.db.engine.dispose(close=nb.backend == "sqlite")
+    for name in ("test_create_rex", "test_create_rex_again"):
+        print(f"{name:22} {'FAILED: ' + failed.reasons[name] if name in failed.names else 'passed'}")
+    return failed.reasons
+
+
+# %% [markdown]
+# First as this repository runs its tests: one event loop for the whole pytest session.
+
+# %%
+reasons = await run_and_explain()
+assert reasons["test_create_rex_again"] == "assert 409 == 400"
+
+# %% [markdown]
+# The post's explanation, on both databases: Rex from the first test is still there, the second insert
+# hits the unique name. But the post's tests run with pytest-asyncio's defaults, and since 1.0 those
+# give **every test an event loop of its own** (`asyncio_default_test_loop_scope = "function"`).
+# The same two tests with those defaults (`-o` sets an ini option for one run):
+
+# %% tags=["nbval-ignore-output"]
+reasons = await run_and_explain("-o", "asyncio_default_test_loop_scope=function", "-o", "asyncio_default_fixture_loop_scope=function")
+if nb.backend == "postgresql":
+    assert "attached to a different loop" in reasons["test_create_rex_again"]
+else:
+    assert reasons["test_create_rex_again"] == "assert 409 == 400"
+print("rows:", await count_rows(nb.database_url))
+
+# %% [markdown]
+# On SQLite nothing changes. On PostgreSQL the second test fails with `RuntimeError: Task ... got
+# Future ... attached to a different loop` on its first use of the database, before its INSERT runs
+# (the one row left is the first test's Rex): the app's engine, created once at import, hands it the
+# pooled asyncpg connection that the first test opened on its own loop, which is gone. (This output differs by database, so the course does not compare
+# it; the cell asserts the fact for the backend in use.)
+#
+# **Verdict:** accurate on SQLite, and on PostgreSQL when the tests share one event loop: the second
+# insert of a unique name fails because of the first test's row. With pytest-asyncio 1.x defaults on
+# PostgreSQL it is not what you see: the second test fails earlier, with a loop error, before any
+# insert, and fixing the leftover row would not make it pass. Keep the app's engine and the tests on
+# one loop, or dispose of the engine after each test, as our `client` fixture does (lesson 03).
 
 # %% [markdown]
 # ## 5. A preview of the cure: one transaction per test, never committed
@@ -416,14 +499,18 @@ await count_rows(nb.database_url)
 # ### Exercise 1: make `test_rex_is_listed` stand on its own
 #
 # Write `test_rex_is_listed_on_its_own`: it must pass alone and in any order, under the rollback
-# fixture, by creating the data it needs instead of borrowing another test's. The cell runs it in two
-# orders with `test_shelter_starts_empty`.
+# fixture, by creating the data it needs instead of borrowing another test's. The cell's last line runs
+# your test against the real app (it must pass) and against broken versions of it (it must fail
+# against each): a database that still holds another test's Rex, a list route that shows an animal
+# the database does not hold, a create route that forgets to commit.
 #
-# > Hint: post Rex through the `client` first (check the `201`), then look at `animal_names(client)`.
-# > With the placeholder, the test passes because it asserts nothing; make sure yours can fail (for
-# > instance, look for `"Bella"` once).
+# > Hint: post Rex through the `client` first (check the `201`), then compare `animal_names(client)`
+# > with the whole list you expect.
 
 # %%
+from course.checks import l01
+
+
 async def test_rex_is_listed_on_its_own(client):
     # BEGIN SOLUTION
     response = await client.post("/animals", json=REX)
@@ -432,8 +519,7 @@ async def test_rex_is_listed_on_its_own(client):
     # END SOLUTION
 
 
-run_tests("test_rex_is_listed_on_its_own", "test_shelter_starts_empty")
-run_tests("test_shelter_starts_empty", "test_rex_is_listed_on_its_own")
+l01.check_rex_is_listed_on_its_own()  # your test against the real app, then against broken versions
 
 # %% [markdown]
 # The notebook leaves its database empty:
@@ -442,6 +528,16 @@ run_tests("test_shelter_starts_empty", "test_rex_is_listed_on_its_own")
 await reset_schema(nb.database_url)
 assert sum((await count_rows(nb.database_url)).values()) == 0
 print("rows left in this notebook's database: 0")
+
+# %% [markdown]
+# ## Sources and further reading
+#
+# - pytest 9.2: [How to use fixtures, scopes](https://docs.pytest.org/en/stable/how-to/fixtures.html#fixture-scopes).
+# - pytest-asyncio 1.5: [Configuration](https://pytest-asyncio.readthedocs.io/en/stable/reference/configuration.html)
+#   (`asyncio_default_test_loop_scope`, `asyncio_default_fixture_loop_scope`).
+# - pytest-randomly 5.1: [README](https://github.com/pytest-dev/pytest-randomly).
+# - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites),
+#   the recipe behind `tests/isolation.py`.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
@@ -455,6 +551,9 @@ print("rows left in this notebook's database: 0")
 # - pytest-randomly shuffles the order in real projects, and `--randomly-seed=N` replays a failing one.
 # - A module-scoped in-memory SQLite database isolates nothing when the app is not pointed at it, and
 #   shares its state between the tests of a module.
+# - With pytest-asyncio 1.x defaults every test has its own event loop; on PostgreSQL an engine
+#   created at import then fails the second test with "attached to a different loop", before any
+#   leftover row matters. SQLite does not show it.
 # - The rollback fixture (`tests/isolation.py`) makes every order give the same result with 0 rows
 #   left, and exposes tests that relied on each other.
 #

@@ -12,9 +12,9 @@
 # # 04 · Rollback fixtures
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 25 min · **Exercises:** 15 min
+# **Teaching:** 46 min · **Exercises:** 20 min
 #
-# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides and the app's lifecycle
+# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides, 03 · The app's lifecycle and event loops
 #
 # **You will be able to**
 # - build, line by line, the fixture SQLAlchemy recommends for test suites: one connection, an outer
@@ -29,18 +29,17 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("04")
+nb = setup("04", traceback="line")
 nb
 
 # %% [markdown]
 # Everything else this notebook uses. `setup("04")` has already pointed `DATABASE_URL` at this
-# notebook's own, empty database, so importing `app` now is safe. Failing tests will be reported
-# in one line each (`--tb=line`): the error text is what matters here, not the stack.
+# notebook's own, empty database, so importing `app` now is safe. Failing tests are reported in one
+# line each (`traceback="line"`): the error text is what matters here, not the stack.
 
 # %%
 from contextlib import asynccontextmanager
 
-import ipytest
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
@@ -50,15 +49,10 @@ import app.db
 from app.db import get_session
 from app.main import app as shelter
 from app.models import Animal
+from course.checks import l04
 from course.database import count_rows
 from course.notebook import reset_schema, run_async
 from tests.isolation import fix_sqlite_savepoints
-
-from course.notebook import PYTEST_ARGS
-
-# coverage=False: ipytest 0.14.2's config() otherwise switches coverage on (and pytest then
-# rejects --cov, unless pytest-cov is installed)
-ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
 
 REX = {"name": "Rex", "species": "dog"}
 BELLA = {"name": "Bella", "species": "dog"}
@@ -126,7 +120,7 @@ async def test_duplicate_is_409_and_the_app_carries_on(client):
 #
 # A `client` fixture that only wraps the app: requests use the app's own `get_session`, hence the
 # app's own engine. (That engine pools connections on the event loop of this test run; disposing of
-# it at teardown keeps asyncpg from reusing them on the next run's loop, lesson 02.)
+# it at teardown keeps asyncpg from reusing them on the next run's loop, lesson 03.)
 
 # %%
 @pytest.fixture
@@ -233,23 +227,43 @@ run_tests("test_create_rex")
 show_leftovers()
 
 # %% [markdown]
-# Looks fixed: nothing left. In the default join mode (`"conservative_savepoint"`) a session bound to a
-# connection that is already in a transaction does not pass its `commit()` on. But it *does* pass
-# on its `rollback()`. Before running the 409 test, predict.
-#
-# **Quiz 04.1.** In `test_duplicate_is_409_and_the_app_carries_on`, the second `POST` fails on the
-# unique name and the route calls `await session.rollback()`. With the fixture above, what does that
-# rollback undo?
-# - **a)** Only the failed `INSERT` of the second Rex.
-# - **b)** The test's whole outer transaction, including the first Rex.
-# - **c)** Nothing: the route answers 500 and the rollback never runs.
-# - **d)** The session's own state only; the connection's transaction is untouched.
+# Looks fixed: nothing left. The session factory above names no `join_transaction_mode`, so it uses
+# the default. Which names does SQLAlchemy accept, and which is the default? We ask the library
+# rather than trust memory (a misspelt mode is refused when the session is created):
 
-# %% tags=["quiz-answer"]
-answer("04.1", "b")
+# %%
+import typing
+
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.session import JoinTransactionMode
+
+print("accepted:", ", ".join(typing.get_args(JoinTransactionMode)))
+print("default: ", Session().join_transaction_mode)
+try:
+    Session(join_transaction_mode="savepoint")
+except ArgumentError as exc:
+    print(f"ArgumentError: {exc}")
 
 # %% [markdown]
-# Run it and see what the rest of the test makes of that.
+# In the default mode, `"conditional_savepoint"`, a session bound to a connection that is already
+# in a transaction does not pass its `commit()` on: that is why Rex did not leak. (The four modes
+# exist since SQLAlchemy 2.0; this course pins 2.1.9.) Before running the 409 test, predict.
+#
+# **Quiz 04.1.** Predict the next cell. In `test_duplicate_is_409_and_the_app_carries_on` the second
+# `POST` fails on the unique name, the route calls `await session.rollback()` and answers 409, then
+# the test posts Bella. What does `run_tests` report under this fixture?
+# - **a)** Passed: the session quietly opened a savepoint for the request, so its `rollback()` undid
+#   only the failed `INSERT` of the second Rex.
+# - **b)** Passed, but Bella is left in the database after the test.
+# - **c)** Failed on the second `POST` with a 500: the `IntegrityError` reaches FastAPI.
+# - **d)** Failed on Bella's `POST`: the rollback ended the test's own transaction.
+
+# %% tags=["quiz-answer"]
+answer("04.1", "d")
+
+# %% [markdown]
+# Run it and see.
 
 # %%
 run_tests("test_duplicate_is_409_and_the_app_carries_on", expect="failed")
@@ -258,7 +272,9 @@ show_leftovers()
 # %% [markdown]
 # The route's rollback ended the test's transaction *inside* the test's `async with
 # connection.begin()` block; the next statement on that connection, the `INSERT` for Bella, is
-# refused: `Can't operate on closed transaction inside context manager` (the question of seed 002).
+# refused: `Can't operate on closed transaction inside context manager`. (That error text is the
+# subject of a Stack Overflow question, "How to test a FastAPI route that retries a SQLAlchemy insert
+# after a rollback?", 2023; lesson 06 takes it apart.)
 # Nothing leaked, but the test cannot go on.
 #
 # The tempting "fix" is to begin the outer transaction without the context manager:
@@ -290,8 +306,8 @@ wipe()
 run_async(count_rows(nb.database_url))
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (steps 1-3, ~12 min).** Let the class predict Quiz 04.1 by show of hands before
-# running the cell; most choose a) or d). The surprise in step 3 is the order of events: commits are
+# **Instructor notes (steps 1-3, ~20 min).** Let the class predict Quiz 04.1 by show of hands before
+# running the cell; most choose a) or b). The surprise in step 3 is the order of events: commits are
 # swallowed (good) but rollbacks are not (bad). If someone asks "why not just catch the error in the
 # fixture": the plain-`begin()` variant shows that silence is worse than the error.
 # If a cell hangs on PostgreSQL, a previous interrupted run left a connection in a transaction:
@@ -306,7 +322,17 @@ run_async(count_rows(nb.database_url))
 # The outer transaction is out of the app's reach. This is the recipe from SQLAlchemy's
 # documentation, "Joining a Session into an External Transaction (such as for test suites)".
 # Steps 1 to 3 showed why lines 1 to 4 are there; line 5 says explicitly what closing the
-# connection would also do.
+# connection would also do. The picture of the whole course:
+#
+# ```mermaid
+# flowchart LR
+#     T["test: one connection"] --> O["outer transaction: BEGIN, never committed"]
+#     O --> S1["request 1 session: SAVEPOINT sa_savepoint_1"]
+#     O --> S2["request 2 session: SAVEPOINT sa_savepoint_2"]
+#     S1 -- "app commit()" --> R1["RELEASE SAVEPOINT: rows stay in the outer transaction"]
+#     S2 -- "app rollback()" --> R2["ROLLBACK TO SAVEPOINT: only this request's work is undone"]
+#     O -- "test teardown" --> E["ROLLBACK: the database is as before the test"]
+# ```
 
 # %%
 @pytest.fixture
@@ -338,20 +364,19 @@ run_tests("test_duplicate_is_409_and_the_app_carries_on", "test_create_rex")
 show_leftovers()
 
 # %% [markdown]
-# **Quiz 04.2.** Under the step 4 fixture, what does the route's `await session.commit()` send to
-# the database?
-# - **a)** `RELEASE SAVEPOINT`
-# - **b)** `COMMIT`
-# - **c)** Nothing at all.
-# - **d)** `ROLLBACK TO SAVEPOINT`
+# To see why, the next cell listens to the engine's transaction events while two requests go
+# through the step 4 set-up: a `POST` that commits (201), and a duplicate `POST` that rolls back
+# (409). (Engine created and disposed in the cell: it runs on the notebook's own event loop, not
+# the tests' one.)
+#
+# **Quiz 04.2.** Predict the events the next cell prints, in order (the test's part first and last):
+# - **a)** begin, savepoint, release_savepoint, savepoint, rollback_savepoint, rollback
+# - **b)** begin, commit, begin, rollback, then a final rollback that finds no transaction left
+# - **c)** begin, savepoint, commit, savepoint, rollback, rollback
+# - **d)** savepoint, release_savepoint, savepoint, rollback_savepoint, with no begin and no rollback
 
 # %% tags=["quiz-answer"]
 answer("04.2", "a")
-
-# %% [markdown]
-# To see it, we listen to the engine's transaction events while two requests go through: a `POST`
-# that commits, and a duplicate `POST` that rolls back. (Engine created and disposed in this cell:
-# it runs on the notebook's own event loop, not the tests' one.)
 
 # %%
 from sqlalchemy import event
@@ -456,9 +481,11 @@ show_leftovers()
 # > Hint: `async with sessions() as session:` gives you a session joined to the test's transaction;
 # > its `commit()` only releases a savepoint, so the app's session sees Luna and the teardown still
 # > removes her.
+#
+# The check at the end of the cell runs your test against the real app (it must pass) and against
+# two broken versions (it must fail on each); then it counts the rows left behind, which must be none.
 
 # %%
-# %%ipytest
 async def test_seeded_animal_is_listed(sessions, client):
     # BEGIN SOLUTION
     async with sessions() as session:
@@ -468,19 +495,15 @@ async def test_seeded_animal_is_listed(sessions, client):
     # END SOLUTION
 
 
-# %% [markdown]
-# Whatever you wrote, nothing is left behind:
-
-# %%
-assert_database_empty()
+l04.check_seeded_animal_is_listed(nb.database_url)
 
 # %% [markdown]
-# ## Sequences are not rolled back
+# ## Ids after a rollback
 #
 # **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
 # - **a)** 1: the rollback restored the table exactly as it was.
-# - **b)** 1 or 2 at random: PostgreSQL caches sequence values per connection.
+# - **b)** 1 or 2 at random: each PostgreSQL connection caches its own block of sequence values.
 # - **c)** Not 1: the sequence handed out 1 already, and `nextval()` is never undone.
 # - **d)** The test fails: the rolled-back id 1 is still reserved by a lock.
 
@@ -539,9 +562,12 @@ show_leftovers()
 # id, check the name.
 #
 # > Hint: the `POST` response carries the id the database assigned.
+#
+# The check starts from fresh ids, so on both databases the real app gives Rex id 1. Then it runs
+# your test with ids handed out from 1001, as PostgreSQL does once earlier tests have used the first
+# ones: it must pass there too. Last, two broken versions of the app that it must fail against.
 
 # %%
-# %%ipytest
 async def test_get_rex_by_his_id(client):
     # BEGIN SOLUTION
     created = await client.post("/animals", json=REX)
@@ -552,8 +578,7 @@ async def test_get_rex_by_his_id(client):
     # END SOLUTION
 
 
-# %%
-assert_database_empty()
+l04.check_get_rex_by_his_id(nb.database_url)
 
 
 # %% [markdown]
@@ -565,12 +590,12 @@ assert_database_empty()
 #
 # **Quiz 04.4.** With `sessions` session-scoped, what happens to two tests that each create Rex?
 # - **a)** Nothing changes: each test still runs in its own transaction.
-# - **b)** Rex leaks into the database after the run.
-# - **c)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
-# - **d)** pytest refuses a session-scoped async fixture.
+# - **b)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
+# - **c)** Rex leaks into the database after the run.
+# - **d)** pytest-asyncio refuses a session-scoped async fixture on a function-scoped event loop: neither test runs.
 
 # %% tags=["quiz-answer"]
-answer("04.4", "c")
+answer("04.4", "b")
 
 # %% [markdown]
 # The helper's fixture again, with `scope="session"` (the loop scope is already `session`, from
@@ -616,9 +641,10 @@ run_tests("test_first_rex", "test_second_rex")
 show_leftovers()
 
 # %% [markdown]
-# ### Claim check: wrap the test's session in a transaction, hand that session to the app, roll back at the end
+# ## Claim check: wrap the test's session in a transaction, hand that session to the app, roll back at the end (deep dive)
 #
-# A popular English article (seed 001) promises a clean slate per test this way: open a session on
+# The article "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks"
+# (2025, on a Python-upgrade consultancy's blog) promises a clean slate per test this way: open a session on
 # the engine, begin a transaction on its connection, let the dependency override return *that same
 # session* to every request, and roll the transaction back at teardown. It also suggests that seed
 # data a fixture commits through that session is undone as well. We rebuild the fixture in our own
@@ -719,18 +745,33 @@ show_leftovers()
 # %%
 assert_database_empty()
 
+# %% [markdown]
+# ## Sources and further reading
+#
+# - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites)
+#   and the [`join_transaction_mode` parameter of `Session`](https://docs.sqlalchemy.org/en/21/orm/session_api.html#sqlalchemy.orm.Session.params.join_transaction_mode)
+#   (the four modes and their default, asked of the library above).
+# - SQLAlchemy 2.1: [Transaction events (`ConnectionEvents`)](https://docs.sqlalchemy.org/en/21/core/events.html#sqlalchemy.events.ConnectionEvents),
+#   used for the transaction log.
+# - FastAPI 0.165: [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/).
+# - pytest-asyncio 1.5: [Concepts: event loop scopes](https://pytest-asyncio.readthedocs.io/en/stable/concepts.html).
+# - PostgreSQL 15: [Sequence Manipulation Functions](https://www.postgresql.org/docs/15/functions-sequence.html)
+#   ("`nextval` operations are never rolled back"); SQLite: [ROWID and AUTOINCREMENT](https://www.sqlite.org/autoinc.html)
+#   (without `AUTOINCREMENT` a new row gets the largest rowid + 1, so a rolled-back id comes back).
+# - The claim check: "Using pytest Fixtures with FastAPI TestClient for Database Transaction
+#   Rollbacks", a Python-upgrade consultancy's blog, 2025.
+
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (step 4 to the end, ~13 min + exercises).** Read the five numbered lines of the
+# **Instructor notes (step 4 to the end, ~26 min + exercises).** Read the five numbered lines of the
 # step 4 fixture aloud; every later lesson builds on them. The transaction log cell is the best
 # moment to answer "so does my app's commit still get tested?": yes, as far as the SQL goes (the
 # flush, the constraints, the `RELEASE`), but not the final `COMMIT` itself, which is the
-# database's job. Common learner mistakes: asserting literal ids (Exercise 2 catches it only on
-# PostgreSQL, so run the notebook once with `DATABASE_URL` set if you can); forgetting `commit()` or
+# database's job. Common learner mistakes: asserting literal ids (the real app exposes it only on
+# PostgreSQL; Exercise 2's check catches it on both databases with ids that start at 1001); forgetting `commit()` or
 # `flush()` in Exercise 1 (then the app's session cannot see Luna: the list is empty); writing the
-# seeding session outside `sessions` (then Luna leaks: the check after the exercise fails). Seed
-# 000's variant (`session.begin_nested()` around the test's session) fails the same way: the route's
-# `commit()` commits the whole transaction, and its `rollback()` ends in `Can't operate on closed
-# transaction inside context manager`.
+# seeding session outside `sessions` (then Luna leaks: the check says so and cleans up). The variant of
+# cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" (blog.cmdragon.cn, 2025-09-09),
+# `session.begin_nested()` around the test's session, fails the same way: lesson 05 runs it.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
@@ -744,6 +785,9 @@ assert_database_empty()
 # - Prove isolation by counting rows from a fresh connection after each test, and by running the
 #   tests in more than one order.
 # - Sequences are not rolled back on PostgreSQL, and SQLite reuses ids: never assert literal ids.
+# - Version notes: the join modes are SQLAlchemy 2.x (`create_savepoint` since 2.0; the default is
+#   `"conditional_savepoint"`); the id behaviour holds for PostgreSQL sequences and for SQLite tables
+#   without `AUTOINCREMENT`.
 # - Fixtures that own the transaction, or write, are function-scoped.
 # - `tests/isolation.py` is this fixture, ready to copy.
 #

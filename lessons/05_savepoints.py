@@ -12,7 +12,7 @@
 # # 05 · Savepoints
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 15 min
+# **Teaching:** 50 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`)
 #
@@ -28,13 +28,13 @@
 from course.notebook import setup, run_tests
 from course.quiz import answer
 
-nb = setup("05")
+nb = setup("05", traceback="line")
 nb
 
 # %% [markdown]
 # Everything else this notebook uses. `setup("05")` has already pointed `DATABASE_URL` at this
 # notebook's own, empty database, so importing `app` now is safe. Failing tests are reported in one
-# line each (`--tb=line`): the error text is what matters here, not the stack.
+# line each (`traceback="line"`): the error text is what matters here, not the stack.
 
 # %%
 import asyncio
@@ -43,7 +43,6 @@ import re
 import sys
 from contextlib import asynccontextmanager, contextmanager
 
-import ipytest
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -54,28 +53,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from app.db import get_session
 from app.models import Animal
 from app.routes import animals
-from course.notebook import PYTEST_ARGS
+from course.checks import l05
 from tests import isolation
 from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
 
-# coverage=False: ipytest 0.14.2's config() otherwise switches coverage on
-_ = ipytest.config(addopts=[*PYTEST_ARGS, "--tb=line"], coverage=False)
-
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 15 min exercise).** Parts 1 and 2 (~6 min)
+# **Instructor notes (whole notebook, ~50 min teaching + 12 min exercise and quizzes).** Parts 1 and 2 (~15 min)
 # are the vocabulary; go fast if the class knows SQL transactions, but do not skip the
 # `ROLLBACK TO` cell that destroys a later savepoint: part 4 depends on it. Give the exercise its
-# 15 minutes right after part 2. Part 3 and the claim check (~6 min) are the ones that save people
-# days: ask "who runs their tests on SQLite?" first. Part 4 (~8 min): let the class predict Quiz
+# 8 minutes right after part 2. Part 3 and the claim check (~15 min) are the ones that save people
+# days: ask "who runs their tests on SQLite?" first. Part 4 (~20 min): let the class predict Quiz
 # 05.3 before showing the trace. Run the notebook once on PostgreSQL before the
 # workshop (`DATABASE_URL=$(scripts/postgres start)`), so you have seen both error texts.
 
 # %% [markdown]
-# Small helpers for the demonstrations. Each demo opens its own engine and disposes of it in the
-# same cell (tests run on another event loop, lesson 02). `fixed_engine()` switches on the SQLite
-# fix that part 3 explains; on PostgreSQL it does nothing.
+# Small helpers for the demonstrations, collapsed because they only open engines and read names:
+# `fixed_engine()` (an engine with the SQLite fix that part 3 explains, disposed of at the end of the
+# cell, since tests run on another event loop), `names(conn)` (what a connection or session sees),
+# `committed_names()` (what a brand-new connection sees) and `delete_animals()`.
 
-# %%
+# %% jupyter={"source_hidden": true}
 @asynccontextmanager
 async def fixed_engine():
     engine = create_async_engine(nb.database_url)
@@ -133,18 +130,36 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # transaction goes on. That is the whole trick behind a retry that survives a failed attempt
 # (lesson 06) and behind a test fixture that survives the app's `rollback()` (lesson 04).
 #
-# **Quiz 05.1.** Inside a transaction: `SAVEPOINT s`, `INSERT Tom`, `RELEASE SAVEPOINT s`, then the
-# transaction is rolled back. What does a brand-new connection see afterwards?
-# - **a)** Tom: `RELEASE` committed the work done since the savepoint.
-# - **b)** Nothing: `RELEASE` only drops the bookmark; Tom belongs to the transaction, which was rolled back.
-# - **c)** An error: a transaction with a released savepoint cannot be rolled back.
-# - **d)** Tom, but only on PostgreSQL.
+# **Quiz 05.1.** A new case, run in the cell after the answer: `INSERT Rex`, `SAVEPOINT a`,
+# `INSERT Tom`, `SAVEPOINT b`, `INSERT Luna`, `RELEASE SAVEPOINT b`, `ROLLBACK TO SAVEPOINT a`.
+# Which rows does the connection see at the end?
+# - **a)** Rex, Tom and Luna: Luna's savepoint was released, so her row was kept for good.
+# - **b)** Rex and Tom: the rollback to `a` undoes Luna only, the last row inserted.
+# - **c)** None: rolling back to the outermost savepoint empties the transaction.
+# - **d)** Rex only.
 
 # %% tags=["quiz-answer"]
-answer("05.1", "b")
+answer("05.1", "d")
+
+# %%
+async with fixed_engine() as engine, engine.connect() as conn:
+    await conn.begin()
+    await conn.execute(insert(Animal).values(name="Rex", species="dog"))
+    await conn.exec_driver_sql("SAVEPOINT a")
+    await conn.execute(insert(Animal).values(name="Tom", species="cat"))
+    await conn.exec_driver_sql("SAVEPOINT b")
+    await conn.execute(insert(Animal).values(name="Luna", species="cat"))
+    await conn.exec_driver_sql("RELEASE SAVEPOINT b")
+    await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT a")
+    seen = await names(conn)
+    await conn.rollback()
+print(seen)
+assert seen == ["Rex"]
 
 # %% [markdown]
-# The same steps, with a second connection looking in:
+# `RELEASE SAVEPOINT b` handed Luna to the enclosing savepoint `a`, not to the database; rolling
+# back to `a` then undid Tom and Luna together. And `RELEASE` never commits anything, as a second
+# connection looking in shows:
 
 # %%
 async with fixed_engine() as engine, engine.connect() as conn:
@@ -160,8 +175,16 @@ print("a new connection, after ROLLBACK: ", await committed_names())
 # %% [markdown]
 # After `RELEASE` Tom is visible to the connection that inserted him and to nobody else; the
 # rollback removes him. Savepoints nest, and one more rule matters for part 4: rolling back to (or
-# releasing) a savepoint also ends every savepoint created **after** it. Below, `ROLLBACK TO a`
-# destroys `b`, and the `RELEASE SAVEPOINT b` that follows fails.
+# releasing) a savepoint also ends every savepoint created **after** it. They form a stack:
+#
+# ```mermaid
+# flowchart LR
+#     T["transaction"] --> A["SAVEPOINT a"] --> B["SAVEPOINT b"]
+#     R["ROLLBACK TO SAVEPOINT a"] -. "undoes the work after a and ends b" .-> B
+#     X["RELEASE SAVEPOINT b"] -. "finds nothing: no such savepoint" .-> B
+# ```
+#
+# Below, `ROLLBACK TO a` destroys `b`, and the `RELEASE SAVEPOINT b` that follows fails.
 
 # %% tags=["nbval-ignore-output"]
 async with fixed_engine() as engine, engine.connect() as conn:
@@ -275,19 +298,11 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # > Hint: one `async with session.begin_nested():` per row, inside a `try` / `except IntegrityError`.
 # > Adding the animal inside the block is enough: leaving the block flushes it.
 #
-# The fixture gives the test a session inside a rolled-back transaction (`tests/isolation.py`).
+# The check at the end of the cell runs your function on a session inside a rolled-back transaction
+# (`tests/isolation.py`): Rex exists before the batch, the batch holds Tom, a second Rex, and Luna.
+# It must return `["Rex"]` and keep Luna, Rex and Tom, and the session must still work afterwards.
 
 # %%
-@pytest.fixture
-async def exercise_session():
-    engine = create_async_engine(nb.database_url)
-    async with isolated_async_sessions(engine) as sessions, sessions() as session:
-        yield session
-    await engine.dispose()
-
-# %%
-# %%ipytest
-
 async def import_animals(session, rows: list[dict]) -> list[str]:
     """Add an animal per row; return the names that were already taken (and skipped)."""
     skipped = []
@@ -302,15 +317,7 @@ async def import_animals(session, rows: list[dict]) -> list[str]:
     return skipped
 
 
-async def test_import_skips_taken_names_and_keeps_the_rest(exercise_session):
-    exercise_session.add(Animal(name="Rex", species="dog"))
-    await exercise_session.flush()
-
-    batch = [{"name": "Tom", "species": "cat"}, {"name": "Rex", "species": "cat"}, {"name": "Luna", "species": "cat"}]
-    skipped = await import_animals(exercise_session, batch)
-
-    assert skipped == ["Rex"]
-    assert await names(exercise_session) == ["Luna", "Rex", "Tom"]
+await l05.check_import_animals(import_animals, nb.database_url)
 
 # %% [markdown]
 # ## 3. The SQLite driver quirk: a correct fixture that leaks
@@ -321,18 +328,6 @@ async def test_import_skips_taken_names_and_keeps_the_rest(exercise_session):
 # calls `begin()`, which reaches it as a no-op. SQLite, for its part, has a rule: a `SAVEPOINT`
 # outside any transaction starts one, and releasing that outermost savepoint **commits** it.
 #
-# **Quiz 05.2.** A suite uses lesson 04's fixture (outer transaction, sessions joined with
-# `create_savepoint`, rollback at teardown) on an engine *without* the fix. On PostgreSQL nothing
-# leaks; on SQLite, rows committed by the app stay in the database. Why?
-# - **a)** SQLite does not support savepoints, so SQLAlchemy silently ignores `create_savepoint`.
-# - **b)** `aiosqlite` commits after every statement.
-# - **c)** No `BEGIN` was ever sent: the session's `SAVEPOINT` opened the transaction, and its
-#   `RELEASE` (the app's `commit()`) committed it; the final rollback had nothing left to undo.
-# - **d)** The outer transaction is rolled back on another connection.
-
-# %% tags=["quiz-answer"]
-answer("05.2", "c")
-
 # %% [markdown]
 # Lesson 04's recipe in a few lines, as a function we can run on any engine: an outer transaction,
 # a session joined with `create_savepoint` that adds "Leaky" and commits, the outer rollback. It
@@ -360,6 +355,15 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
 # %% [markdown]
 # First on a plain engine, without the fix. The output differs per database (so nbval does not
 # compare it); the cell asserts what each database does.
+#
+# **Quiz 05.2.** Predict the rows the next cell leaves behind, on each database:
+# - **a)** SQLite: `["Leaky"]`; PostgreSQL: `[]`.
+# - **b)** `[]` on both: the outer rollback undoes the savepoint's work whatever the driver does.
+# - **c)** `["Leaky"]` on both: a released savepoint is committed work.
+# - **d)** SQLite: `[]`; PostgreSQL: `["Leaky"]`, because asyncpg commits each statement sent outside an explicit transaction.
+
+# %% tags=["quiz-answer"]
+answer("05.2", "a")
 
 # %% tags=["nbval-ignore-output"]
 plain = create_async_engine(nb.database_url)
@@ -443,14 +447,16 @@ elif nb.backend == "sqlite":
     assert outcome == "works: rows left behind []"
 
 # %% [markdown]
-# On Python 3.11 the driver rejects the argument, so `fix_sqlite_savepoints` is the way; on 3.12 or
-# later either works. It is the driver's default that bites, and SQLAlchemy 2.1 still leaves that
+# Version note: on Python 3.11 the driver rejects the argument (`TypeError`), so
+# `fix_sqlite_savepoints` is the way; on 3.12 or later either works. It is the driver's default that bites, and SQLAlchemy 2.1 still leaves that
 # default alone.
 
 # %% [markdown]
-# ### Claim check: leaving `begin_nested()` rolls back, so a fixture that yields inside it isolates the test
+# ## Claim check: leaving `begin_nested()` rolls back, so a fixture that yields inside it isolates the test (deep dive)
 #
-# A Chinese blog post (seed 000) builds its rollback fixture as: open a session, enter
+# cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" ("How to play 'time travel'
+# database transaction-rollback tests in FastAPI", blog.cmdragon.cn, 2025-09-09,
+# <https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/>) builds its rollback fixture as: open a session, enter
 # `session.begin_nested()`, yield the session to the test. It explains that leaving the block runs
 # `ROLLBACK TO SAVEPOINT`, so everything the test did is undone. Part 2 already suggests otherwise.
 # We run that fixture (on a fixed engine) with two tests: one that only flushes, and one that
@@ -462,7 +468,7 @@ CLAIM_TRACES = {}
 
 @pytest.fixture
 async def nested_session(request):
-    """Seed 000's fixture, in our own words: a session that yields inside begin_nested()."""
+    """The post's fixture, in our own words: a session that yields inside begin_nested()."""
     engine = create_async_engine(nb.database_url)
     fix_sqlite_savepoints(engine)
     with recording(engine) as sent:
@@ -557,9 +563,10 @@ run_tests("test_two_arrivals_at_once", expect="failed")
 #
 # **Quiz 05.3.** Two concurrent requests in one rollback-isolated test: where did `sa_savepoint_2` go?
 # - **a)** PostgreSQL and SQLite drop savepoints that stay idle for too long.
-# - **b)** The two requests' sessions share the test's connection: the first request's `RELEASE
-#   SAVEPOINT sa_savepoint_1` also released `sa_savepoint_2`, created after it by the second request.
-# - **c)** The second request ran on a different connection, which has no such savepoint.
+# - **b)** The two sessions share the test's connection: the first one's `RELEASE SAVEPOINT
+#   sa_savepoint_1` also ended `sa_savepoint_2`, opened after it.
+# - **c)** The second request ran on a different connection from the engine's pool, one that never
+#   saw its `SAVEPOINT`, so that connection's transaction has no such savepoint.
 # - **d)** The test forgot to `await` one of the requests.
 
 # %% tags=["quiz-answer"]
@@ -578,7 +585,23 @@ assert API_TRACE == [
 # %% [markdown]
 # Each request's session opened its savepoint, then the two `INSERT`s ran, then the first session
 # committed: `RELEASE SAVEPOINT sa_savepoint_1` ends `sa_savepoint_2` too (part 1's rule), and the
-# second session's `RELEASE` finds nothing. (Both rows are in the test's transaction by now; the
+# second session's `RELEASE` finds nothing. Two lanes, one connection:
+#
+# ```mermaid
+# sequenceDiagram
+#     participant R1 as request 1 session
+#     participant C as the test connection
+#     participant R2 as request 2 session
+#     R1->>C: SAVEPOINT sa_savepoint_1
+#     R2->>C: SAVEPOINT sa_savepoint_2
+#     R1->>C: INSERT Castor
+#     R2->>C: INSERT Pollux
+#     R1->>C: RELEASE SAVEPOINT sa_savepoint_1
+#     Note over C: releasing sa_savepoint_1 also ends sa_savepoint_2
+#     R2->>C: RELEASE SAVEPOINT sa_savepoint_2
+#     C-->>R2: savepoint sa_savepoint_2 does not exist
+# ```
+# (Both rows are in the test's transaction by now; the
 # fixture's rollback removes them.)
 #
 # Is this a flaky, once-in-a-while failure? Not with these versions. SQLAlchemy's asyncpg adapter
@@ -620,7 +643,7 @@ async def test_two_arrivals_one_after_the_other(api):
 # You may also meet asyncpg's own guard, `cannot perform operation: another operation is in
 # progress`. Through SQLAlchemy you will not see it here (the adapter's lock queues the statements);
 # it appears when code uses the asyncpg connection directly, or one connection from two event loops
-# (lesson 02). Two direct calls at once on the driver connection:
+# (lesson 03). Two direct calls at once on the driver connection:
 
 # %% tags=["nbval-ignore-output"]
 async with fixed_engine() as engine, engine.connect() as conn:
@@ -668,8 +691,10 @@ assert await committed_names() == []
 # %% [markdown]
 # ### 4b. A long-lived session that holds its own savepoint
 #
-# The second way is a session that outlives one test. Seed 003 hands out one session per *module*
-# ("create it once, it is faster"). Below, the test connection and a shared session are
+# The second way is a session that outlives one test. cmdragon's post "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？"
+# ("Multi-module tests and async tasks in FastAPI", blog.cmdragon.cn, 2025-09-10,
+# <https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/>) hands out one session per
+# *module* ("create it once, it is faster"). Below, the test connection and a shared session are
 # module-scoped, each test also gets its own session, and all of them use `create_savepoint`,
 # so every single line looks like lesson 04's recipe. The first test seeds Rex through the shared
 # session; the second checks, through the shared session too, that a second Rex is refused, and
@@ -704,6 +729,11 @@ async def own_session(module_connection):
         yield session
 
 
+# %% [markdown]
+# The two tests: the first seeds Rex through the shared session, the second expects a second Rex to
+# be refused and commits its own session's Tom.
+
+# %%
 async def test_seed_rex(shared_session):
     shared_session.add(Animal(name="Rex", species="dog"))
     await shared_session.flush()
@@ -721,14 +751,15 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # %% [markdown]
 # **Quiz 05.4.** Predict before running them: what happens to the two tests with the module-scoped
 # shared session?
-# - **a)** Both pass; `create_savepoint` protects every session.
-# - **b)** The second test fails: the shared session's `rollback()` goes back to *its* savepoint,
-#   opened in the first test, which destroys the savepoint the test's own session opened later.
-# - **c)** The second test fails with a 409.
+# - **a)** Both pass; `create_savepoint` gives every session a savepoint of its own, so no session can
+#   touch another session's work, whatever the scope of the fixture that created it and however long it lives.
+# - **b)** The second test fails with a 409.
+# - **c)** The second test fails: the shared session's `rollback()` goes back to *its* savepoint,
+#   opened in the first test, which ends the one the test's own session opened later.
 # - **d)** Both pass, but Rex leaks into the database.
 
 # %% tags=["quiz-answer"]
-answer("05.4", "b")
+answer("05.4", "c")
 
 # %% tags=["nbval-ignore-output"]
 run_tests("test_seed_rex", "test_second_rex_is_refused_and_my_work_is_kept", expect="failed")
@@ -795,6 +826,24 @@ assert await committed_names() == []
 # duplicate loses the whole batch) and `session.rollback()` in the `except` (loses Rex from before
 # the batch).
 
+# %% [markdown]
+# ## Sources and further reading
+#
+# - SQLAlchemy 2.1: [Using SAVEPOINT](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#using-savepoint)
+#   (`Session.begin_nested()`), [`Connection.begin_nested()`](https://docs.sqlalchemy.org/en/21/core/connections.html#sqlalchemy.engine.Connection.begin_nested)
+#   and [Core events, `before_cursor_execute`](https://docs.sqlalchemy.org/en/21/core/events.html#sqlalchemy.events.ConnectionEvents.before_cursor_execute).
+# - SQLAlchemy 2.1, SQLite dialect: [Serializable isolation / Savepoints / Transactional DDL](https://docs.sqlalchemy.org/en/21/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl)
+#   and "Enabling Non-Legacy SQLite Transactional Modes" on the same page (the fix of part 3).
+# - Python 3.11: [`sqlite3`, transaction control](https://docs.python.org/3.11/library/sqlite3.html#sqlite3-controlling-transactions);
+#   the `autocommit` argument is new in [Python 3.12](https://docs.python.org/3.12/library/sqlite3.html#sqlite3.Connection.autocommit).
+# - PostgreSQL 15: [SAVEPOINT](https://www.postgresql.org/docs/15/sql-savepoint.html),
+#   [RELEASE SAVEPOINT](https://www.postgresql.org/docs/15/sql-release-savepoint.html),
+#   [ROLLBACK TO SAVEPOINT](https://www.postgresql.org/docs/15/sql-rollback-to.html); SQLite:
+#   [SAVEPOINT](https://www.sqlite.org/lang_savepoint.html) (a savepoint outside a transaction starts one).
+# - asyncpg 0.32: [Transactions](https://magicstack.github.io/asyncpg/current/api/index.html#transactions).
+# - The claim checks: cmdragon, "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？", blog.cmdragon.cn,
+#   2025-09-09, and "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？", blog.cmdragon.cn, 2025-09-10.
+
 # %% [markdown] tags=["key-points"]
 # ## Key points
 # - `SAVEPOINT` marks a point inside a transaction; `ROLLBACK TO SAVEPOINT` undoes what came after
@@ -806,7 +855,8 @@ assert await committed_names() == []
 #   `rollback` events) when you need to *see* a transaction.
 # - With the stdlib SQLite driver, `begin()` sends nothing: the first `SAVEPOINT` starts the
 #   transaction and its `RELEASE` commits it. Install `fix_sqlite_savepoints(engine)` (or, on
-#   Python >= 3.12, `connect_args={"autocommit": False}`) on every SQLite test engine.
+#   Python >= 3.12, `connect_args={"autocommit": False}`; on 3.11 that is a `TypeError`) on every
+#   SQLite test engine. Version note: SQLAlchemy 2.1.9 still leaves the driver's legacy default alone.
 # - `savepoint ... does not exist` / `no such savepoint` means one session ended another's
 #   savepoint on the shared connection: concurrent requests in one test, or a long-lived session.
 #   Run requests one at a time; test real concurrency on committed data cleaned up another way;

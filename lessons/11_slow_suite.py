@@ -12,7 +12,7 @@
 # # 11 · Why is my suite slow?
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 37 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 10 · Speed and scale
 #
@@ -50,6 +50,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from unittest.mock import patch
 
+# %%
 import certifi
 import httpx
 import pytest
@@ -72,14 +73,14 @@ from tests.fakes import RecordingNotifier
 from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** The story is a real one:
+# **Instructor notes (whole notebook, ~37 min teaching + 12 min exercise and quizzes).** The story is a real one:
 # this course's own reference suite ran about 20 tests per second until we profiled it, and the
-# cause was one line in the app's lifespan. Part 1 (~5 min): let the room guess where the time goes
-# before running `--durations` (quiz 11.1); most people guess the database. Part 2 (~5 min): the
-# profile; say clearly that the fix is in the app, not in the tests. Part 3 (~4 min): why sharing the
+# cause was one line in the app's lifespan. Part 1 (~8 min): let the room guess where the time goes
+# before running `--durations` (quiz 11.1); most people guess the database. Part 2 (~7 min): the
+# profile; say clearly that the fix is in the app, not in the tests. Part 3 (~8 min): why sharing the
 # TLS context is safe, and the mutable counter-example (quiz 11.2). Exercise (~10 min). Parts 4 and 5
-# (~6 min): what a request costs now, and start-up. Numbers printed in cells vary with the machine and
-# its load: discuss ratios, and the counts (contexts built, modules imported), which do not vary.
+# (~10 min): what a request costs now, and start-up; the claim check (~4 min). Numbers printed in cells
+# vary with the machine and its load: discuss ratios, and the counts (contexts built, modules imported), which do not vary.
 # Nothing here differs between SQLite and PostgreSQL except the absolute timings.
 
 # %% [markdown]
@@ -216,7 +217,7 @@ print(f"its share of the time of entering the lifespan: {share:.0%}")
 # %% [markdown]
 # How big is what it loads? Certifi's bundle, which httpx uses by default:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 bundle = Path(certifi.where()).read_text()
 print(f"{bundle.count('BEGIN CERTIFICATE')} certificates, {len(bundle) // 1024} KiB of PEM, parsed for every new context")
 assert bundle.count("BEGIN CERTIFICATE") > 100
@@ -409,13 +410,27 @@ for group, seconds in sorted(by_package.items(), key=lambda item: -item[1]):
 print(f"{total / 100 * 1000:.1f} ms of profiled time per single-request test")
 
 # %% [markdown]
-# No single line of the app stands out any more. The largest shares are the event loop waiting for the
-# database (on SQLite, for aiosqlite's worker thread; on PostgreSQL, for the socket) and SQLAlchemy;
-# FastAPI's routing and dependency solving, pydantic's validation and serialisation, and httpx's
-# in-memory request each take a few per cent. The app has no middleware, and its session is one
-# `async_sessionmaker` call per request. (The profiler itself slows everything down: compare shares,
-# not its milliseconds.) There is nothing left here worth making the app less readable for.
+# No single line of the app stands out any more: the app's own code is a few per cent (asserted below),
+# and the rest is spread over SQLAlchemy, the event loop, FastAPI and Starlette, httpx's in-memory
+# transport and waiting for the database driver. What the usual suspects cost here:
 #
+# - middleware: the app has none;
+# - validation: pydantic's compiled core validates the body and serialises the response in a few
+#   per cent of the time at most (its line above);
+# - session set-up: one `async_sessionmaker` call per request, joined to the test's connection, so no
+#   pool checkout;
+# - server defaults: the models' defaults are Python-side (`default=`), so an INSERT needs no extra
+#   round trip to read generated values back.
+#
+# (The profiler slows everything down: compare shares, not its milliseconds.) There is nothing left
+# here worth making the app less readable for.
+
+# %%
+own_code = by_package.get("the app, the course's helpers and this notebook", 0.0)
+print(f"the app's own code is under a quarter of a request: {own_code < 0.25 * total}")
+assert own_code < 0.25 * total
+
+# %% [markdown]
 # What does a cheaper test do to lesson 10's benchmark, which compares isolation strategies?
 #
 # **Quiz 11.3.** Before the fix, a test took about 25 ms and rollback's cleanup about 0.5 ms of it.
@@ -452,16 +467,17 @@ answer("11.3", "d")
 # %% tags=["quiz-answer"]
 answer("11.4", "a")
 
-# %%
+# %% tags=["nbval-ignore-output"]
 plugins = sorted(f"{ep.name} ({ep.dist.name})" for ep in entry_points(group="pytest11"))
 print("pytest loads at start-up, from entry points:", *plugins, sep="\n  ")
 assert any(name.startswith("nbval") for name in plugins)
 
 # %% [markdown]
 # `python -X importtime` prints one line per module imported, with its own and its cumulative time in
-# microseconds. We run a tiny test file's collection (`--co`) in a fresh interpreter, once as installed
-# and once with `-p no:nbval`, in an empty directory (so that no configuration file applies), and count
-# the modules.
+# microseconds. We run a tiny test file's collection (`--co`) in a fresh interpreter, in an empty
+# directory (so that no configuration file applies): once as installed, and once with the three plugins
+# this course installs for other steps switched off: nbval (the notebooks), and hypothesis and
+# schemathesis (the fuzzing step, `scripts/serve-check`, which runs schemathesis's command line instead).
 
 # %%
 def pytest_start_up(*options: str) -> dict:
@@ -473,29 +489,31 @@ def pytest_start_up(*options: str) -> dict:
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("import time:") and "|" in line]
     modules = {line.rsplit("|", 1)[1].strip(): int(line.split("|")[1]) for line in lines[1:]}
-    return {"modules": len(modules), "nbformat": "nbformat" in modules,
+    return {"modules": len(modules), "nbformat": "nbformat" in modules, "hypothesis": "hypothesis" in modules,
             "nbformat_us": modules.get("nbformat", 0), "pytest_us": modules.get("pytest", 0)}
 
 # %%
-installed, without_nbval = pytest_start_up(), pytest_start_up("-p", "no:nbval")
-print(f"as installed:  nbformat imported: {installed['nbformat']}")
-print(f"-p no:nbval:   nbformat imported: {without_nbval['nbformat']}")
-print(f"the plugin brings {'more than 100' if installed['modules'] - without_nbval['modules'] > 100 else 'few'} modules")
-assert installed["nbformat"] and not without_nbval["nbformat"]
-assert installed["modules"] - without_nbval["modules"] > 100
+UNUSED_PLUGINS_OFF = ["-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+installed, trimmed = pytest_start_up(), pytest_start_up(*UNUSED_PLUGINS_OFF)
+for name, run in [("as installed", installed), ("three plugins off", trimmed)]:
+    print(f"{name:18} nbformat imported: {run['nbformat']}, hypothesis imported: {run['hypothesis']}")
+extra = installed["modules"] - trimmed["modules"]
+print(f"the three plugins bring {'more than 200' if extra > 200 else 'fewer than 200'} modules")
+assert installed["nbformat"] and installed["hypothesis"] and not (trimmed["nbformat"] or trimmed["hypothesis"])
+assert extra > 200
 
 # %% tags=["nbval-ignore-output"]
-print(f"modules: {installed['modules']} as installed, {without_nbval['modules']} with -p no:nbval")
+print(f"modules: {installed['modules']} as installed, {trimmed['modules']} with the three plugins off")
 print(f"import of nbformat (for nbval): {installed['nbformat_us'] / 1000:.0f} ms, of pytest itself: "
       f"{installed['pytest_us'] / 1000:.0f} ms ({installed['nbformat_us'] / installed['pytest_us']:.0f} ×)")
 
 # %% [markdown]
-# The plugin brings in nbformat, jsonschema and their dependencies, and importing nbformat alone costs
-# several times `import pytest` (printed above; the plugin module itself does not get a line of its
-# own because pytest loads plugins through its assertion rewriter). The fix is configuration, not code: this repository's
-# `pyproject.toml` has `addopts = "... -p no:nbval"`, and `run-tests.sh` turns the plugin back on for
-# the notebook steps only (`pytest -p nbval ...`: a later `-p` wins). Subprocesses that do not read
-# `pyproject.toml` (the benchmark's, lesson 12's) pass `-p no:nbval` themselves.
+# nbval brings in nbformat, jsonschema and their dependencies, and importing nbformat alone costs several
+# times `import pytest` (printed above; a plugin module itself gets no line of its own, because pytest
+# loads plugins through its assertion rewriter). The fix is configuration, not code: this repository's
+# `pyproject.toml` has `addopts = "... -p no:nbval -p no:schemathesis -p no:hypothesispytest"`, and
+# `run-tests.sh` turns nbval back on for the notebook steps only (`pytest -p nbval ...`: a later `-p`
+# wins). Subprocesses that do not read `pyproject.toml` (the benchmark's) pass the options themselves.
 
 # %% [markdown]
 # ### Claim check: a transaction-per-test fixture runs about 500 tests per second

@@ -12,7 +12,7 @@
 # # 12 · Capstone: your own conftest.py
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 55 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 01 to 10 (this notebook puts their pieces together)
 #
@@ -22,9 +22,10 @@
 #   override, a recording notifier, payments mocked with respx, the lifespan run;
 # - run the **real** `pytest` on it, in random order, in file order and on two workers, and prove
 #   that no run leaves a row behind;
-# - prove that the suite notices when isolation is missing (a negative control), and explain why
-#   an `IntegrityError` in tests nearly always means leftover rows;
-# - check your own project against a ten-point list.
+# - prove that the suite notices when isolation is missing (a negative control), and tell an
+#   `IntegrityError` from leftover rows apart from one the test or the database's sequences caused;
+# - check your own project against a ten-point list, and adapt the conftest to SQLModel, a sync app,
+#   an Alembic-created schema and expensive shared data (layered isolation).
 
 # %%
 from course.notebook import setup
@@ -49,18 +50,22 @@ from pathlib import Path
 
 from IPython.core.magic import register_cell_magic
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import tests.isolation
+from app.models import Animal
+from course.checks import l12
 from course.database import count_rows
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise).** Part 1 (~8 min) is
+# **Instructor notes (whole notebook, ~55 min teaching + 12 min exercise and quizzes).** Part 1 (~8 min) is
 # reading code, not running it: walk through the conftest cell by cell and ask, for each block,
 # "which lesson showed what breaks without this?" (the checklist at the end has the answers). Part
-# 2 (~5 min) runs the real pytest in random order, then on two workers; a run takes 2 to 6 seconds,
-# the `-n 2` run up to 12 on a busy machine (three processes import the app). Part 3 (~5 min) is the
-# negative control: let the room predict which tests fail before running it, then the clean rerun. If a run cell fails with a traceback instead of a
+# 2 (~5 min) runs the real pytest in random order, then on two workers; each run takes a few
+# seconds, the `-n 2` run longest (three processes import the app). Part 3 (~5 min) is the negative
+# control: let the room predict which tests fail before running it, then the clean rerun. Parts 5
+# and 6 are deep dives for a workshop with time left. If a run cell fails with a traceback instead of a
 # summary, print `last_run.stdout` in a new cell: the conftest is code the learner may have edited.
 # On PostgreSQL a run that hangs usually means a previous kernel still holds a connection in a
 # transaction on a worker database: restart the kernel and run from the top.
@@ -70,17 +75,20 @@ from course.database import count_rows
 #
 # The project lives in a fresh temporary directory, never in the repository's `tests/`. A small
 # cell magic, `%%project_file NAME`, writes the cell's text to `NAME` in that directory (like
-# IPython's `%%writefile`, but it prints the file name without the random temporary path).
+# IPython's `%%writefile`, but it prints the file name without the random temporary path; with
+# `--append` it adds to the file, so that a long file can be written in short cells).
 
 # %%
 project = Path(tempfile.mkdtemp(prefix="capstone-"))
 
 
 @register_cell_magic
-def project_file(name, cell):
-    path = project / name.strip()
-    path.write_text(cell)
-    print(f"wrote {path.name} ({len(cell.splitlines())} lines)")
+def project_file(line, cell):
+    name, *flags = line.split()
+    path = project / name
+    with path.open("a" if "--append" in flags else "w") as file:
+        file.write(cell)
+    print(f"{'added to' if '--append' in flags else 'wrote'} {path.name} ({len(path.read_text().splitlines())} lines)")
 
 # %% [markdown]
 # First the helper of lessons 04 and 05, `tests/isolation.py`. It imports nothing from the app, so
@@ -113,7 +121,7 @@ asyncio_default_test_loop_scope = session
 # app: even a test that bypasses the override can then only write to a test database.
 
 # %%
-# %%project_file conftest_1_database.py
+# %%project_file conftest_1a_database.py
 """Fixtures for the shelter app. To reuse: copy this file and isolation.py, change the app imports."""
 
 import os
@@ -143,7 +151,12 @@ def worker_url(url: str, worker: str) -> str:
         parsed = parsed.set(database=f"{parsed.database}_{worker}")
     return parsed.render_as_string(hide_password=False)
 
+# %% [markdown]
+# Still part 1: create that database when it is missing (PostgreSQL; SQLite creates the file on
+# first use), and point `DATABASE_URL` at it.
 
+# %%
+# %%project_file conftest_1b_create.py
 async def create_database(url: str) -> None:
     """CREATE DATABASE if it is missing (PostgreSQL); make the directory (SQLite)."""
     parsed = make_url(url)
@@ -284,6 +297,13 @@ async def test_the_database_starts_empty(client):
     assert (await client.get("/animals")).json() == []
 
 
+# %% [markdown]
+# More of the same file: creating, duplicates, arrivals.
+
+# %%
+# %%project_file test_animals.py --append
+
+
 async def test_create_an_animal(client):
     response = await client.post("/animals", json={"name": "Luna", "species": "cat"})
     assert response.status_code == 201
@@ -300,6 +320,10 @@ async def test_an_arrival_takes_the_first_free_name(client):
     await client.post("/animals", json={"name": "Max", "species": "dog"})
     response = await client.post("/animals/arrivals", json={"species": "dog", "candidates": ["Max", "Cody"]})
     assert (response.status_code, response.json()["name"]) == (201, "Cody")
+
+
+# %%
+# %%project_file test_animals.py --append
 
 
 @pytest.mark.parametrize("species", ["dog", "cat", "rabbit"])
@@ -334,6 +358,13 @@ async def reservation(client):
     response = await client.post("/adoptions", json=ids)
     assert response.status_code == 201
     return response.json()
+
+
+# %% [markdown]
+# The tests of that file: the mail, then the three answers of the provider.
+
+# %%
+# %%project_file test_adoptions.py --append
 
 
 async def test_a_reservation_mails_the_adopter(reservation, notifier):
@@ -398,21 +429,20 @@ print("first five:", *random_order[:5], sep="\n  ")
 
 # %% [markdown]
 # Thirteen passed, in an order that mixes the two files. pytest printed the seed in its header, so
-# anyone can rerun this exact order. (Lesson 01 explained why a seed could not replay an order
-# inside a notebook: the test ids there contain a module name that changes with every kernel. In a
-# project on disk the ids are stable, and the seed replays the order.)
+# anyone can rerun this exact order (in a project on disk the test ids are stable, unlike in a
+# notebook, lesson 01).
 
 # %% [markdown]
 # **Quiz 12.1.** A test fails in CI in random order and passes on your laptop. The CI log starts
 # with `Using --randomly-seed=2026`. What do you do first?
-# - **a)** Run the suite several times locally until it fails too.
-# - **b)** Run `pytest -p randomly --randomly-seed=2026` locally: the same seed gives the same
-#   order, so the failure comes back.
+# - **a)** Run `pytest -p randomly --randomly-seed=2026` locally.
+# - **b)** Run the suite locally again and again until it fails too, then bisect the order of the
+#   tests by hand.
 # - **c)** Switch randomness off with `-p no:randomly`: order-dependent failures are noise.
-# - **d)** Nothing: a test that passes alone is correct.
+# - **d)** Nothing: a test that passes when run alone is correct.
 
 # %% tags=["quiz-answer"]
-answer("12.1", "b")
+answer("12.1", "a")
 
 # %% [markdown]
 # The seed is the first thing pytest-randomly prints:
@@ -432,17 +462,18 @@ assert (code, summary) == (0, "13 passed")
 # %% [markdown]
 # **Quiz 12.2.** Which databases did the `-n 2` run use (its tests, not the earlier runs)?
 # - **a)** This notebook's database itself: `DATABASE_URL` points there.
-# - **b)** `<name>_master` only: the controller process creates it and the workers share it.
-# - **c)** `<name>_gw0` and `<name>_gw1`, one per worker; the controller runs no test.
-# - **d)** `<name>_master_gw0` and `<name>_master_gw1`.
+# - **b)** `<name>_master` only: the controller process imports the conftest first, creates that
+#   database, and both workers share it.
+# - **c)** `<name>_master_gw0` and `<name>_master_gw1`.
+# - **d)** `<name>_gw0` and `<name>_gw1`, one per worker.
 
 # %% tags=["quiz-answer"]
-answer("12.2", "c")
+answer("12.2", "d")
 
 # %% [markdown]
 # The databases next to this notebook's, and what they contain: each of the three has the app's
 # tables (the schema was created there) and no rows. This notebook's own database is empty too.
-# (Without `TEST_BASE_DATABASE_URL` in part 1, quiz answer d would have been right.)
+# (Without `TEST_BASE_DATABASE_URL` in part 1, quiz answer c would have been right.)
 
 # %%
 worker_urls = {}
@@ -480,14 +511,15 @@ assert all(counts == {"animals": 0, "adopters": 0, "adoptions": 0} for counts in
 # `commit()` of the app is real. File order, so that the failures are the same on every run.
 #
 # **Quiz 12.3.** What do you expect?
-# - **a)** 13 passed: the `sessions` fixture still rolls back at the end of each test.
-# - **b)** 13 passed, but rows are left in this notebook's own database.
-# - **c)** Failures from the second test that reuses a name on, and rows left in `<name>_master`;
+# - **a)** 13 passed: the `sessions` fixture still opens its transaction and rolls it back at the end
+#   of each test, whatever the app does with its own sessions.
+# - **b)** Failures from the second test that reuses a name on, and rows left in `<name>_master`;
 #   this notebook's own database stays empty.
+# - **c)** 13 passed, but rows are left in this notebook's own database.
 # - **d)** Every test fails: the app cannot reach a database without the override.
 
 # %% tags=["quiz-answer"]
-answer("12.3", "c")
+answer("12.3", "b")
 
 # %%
 code, summary = pytest_run("-p", "no:randomly", "--tb=no", "-rfE", env={"CAPSTONE_SKIP_SESSION_OVERRIDE": "1"})
@@ -531,15 +563,17 @@ assert (code, summary) == (0, "13 passed") and sum(rows["master"].values()) == 0
 assert file_order != random_order and sorted(file_order) == sorted(random_order)
 
 # %% [markdown]
-# ### Claim check: an `IntegrityError` on a unique column in tests almost always means leftover data, and wrapping the test's session in `begin_nested()` fixes it
+# ### Claim check: an `IntegrityError` on a unique column in tests means leftover data, and wrapping the test's session in `begin_nested()` fixes it
 #
-# Seed 000 (a blog post on rollback fixtures) asks, in a quiz, for the most likely cause of a
-# unique-constraint `IntegrityError` in tests, and answers: the rollback mechanism is not in
-# effect, so data survives from test to test. Its fixture opens a session, enters
-# `session.begin_nested()` and yields the session; the tests call the app through a client
-# **without** overriding the app's session dependency. That is exactly our negative control: an
-# isolated session for the test, real commits for the app. What did its failures say? (`-rfE`
-# printed one line per failure and error, with its message.)
+# Source: "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？" ("How to play 'time travel'
+# database transaction-rollback tests in FastAPI"), cmdragon's blog, 2025-09-09,
+# [blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48](https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/).
+# In our words: in a quiz, the post asks for the most likely cause of a unique-constraint
+# `IntegrityError` in tests and answers that the rollback is not in effect, so data survives from
+# test to test. Its fixture opens a session, enters `session.begin_nested()` and yields the
+# session; the tests call the app through a client **without** overriding the app's session
+# dependency. That is exactly our negative control: an isolated session for the test, real commits
+# for the app. What did its failures say? (`-rfE` printed one line per failure and error.)
 
 # %%
 outcomes = re.findall(r"^(?:FAILED|ERROR) (\S+) - (.*)$", broken_output, re.M)
@@ -551,22 +585,71 @@ assert len(outcomes) == 9 and len(conflicts) == 8
 # %% [markdown]
 # All but one are a `409`: the app caught an `IntegrityError` (a name or an e-mail already taken)
 # and answered "conflict". The other one is the tripwire, which found rows where it expected none.
+# So leftovers are a likely cause. Not the only one: `test_a_duplicate_name_is_409` above makes an
+# `IntegrityError` on purpose, in a perfectly isolated test. And on PostgreSQL there is a cause
+# with no leftover row at all:
+#
+# **Quiz 12.4.** In an empty, isolated database, a test inserts an animal with an explicit
+# `id=1` (a fixture row, as many suites have), then a second animal without an id. What happens
+# on PostgreSQL?
+# - **a)** The second animal gets id 2: like SQLite, the database looks at the largest id in the
+#   table and adds one.
+# - **b)** The explicit id is refused at once: PostgreSQL never accepts a value of your own for a
+#   serial or identity column.
+# - **c)** An `IntegrityError` on the primary key: the id sequence never saw the explicit 1, so it
+#   hands out 1 again.
+# - **d)** The second insert waits for the first one's transaction to commit.
+
+# %% tags=["quiz-answer"]
+answer("12.4", "c")
 
 # %% [markdown]
-# **Verdict:** the diagnosis is right, the remedy is not. A unique-constraint `IntegrityError` in a
-# test nearly always means rows left behind by an earlier test or run, as our negative control shows.
-# But a savepoint around the **test's** session cannot prevent it: the app commits through its own
-# sessions, which the test's transaction never sees. The remedy is the dependency override that
-# hands the app sessions joined to the test's transaction (part 4 of the conftest), plus a check
-# that fails when rows leak (`test_the_database_starts_empty`, and the row counts above).
+# The next cell does it, inside a rolled-back transaction of the isolation helper, so nothing
+# stays. (SQLite has no sequences: it takes the largest id plus one, so there the same test
+# passes, one more reason to run the suite on the database you deploy on.)
+
+# %% tags=["nbval-ignore-output"]
+engine = create_async_engine(nb.database_url)
+async with tests.isolation.isolated_async_sessions(engine) as sessions:
+    async with sessions() as session:
+        if nb.backend == "postgresql":  # the sequence as in a fresh database, so that the cell can be re-run
+            await session.execute(text("SELECT setval(pg_get_serial_sequence('animals', 'id'), 1, false)"))
+        session.add(Animal(id=1, name="Luna", species="cat"))
+        await session.commit()
+        session.add(Animal(name="Max", species="dog"))
+        try:
+            await session.commit()
+            outcome = f"no error: Max got id {(await session.scalar(text('SELECT max(id) FROM animals')))}"
+        except IntegrityError as exc:
+            outcome = f"IntegrityError: {str(exc.orig).splitlines()[0]}"
+await engine.dispose()
+print(f"{nb.backend}: {outcome}")
+assert outcome.startswith("IntegrityError" if nb.backend == "postgresql" else "no error")
+
+# %% [markdown]
+# On PostgreSQL: `duplicate key value violates unique constraint "animals_pkey"`, in an empty,
+# isolated database; a route that maps every `IntegrityError` to "name taken" would blame the wrong
+# column. Sequences are not transactional, so no isolation helps: let the database choose ids, or
+# move the sequence (`setval`) after inserting fixed ones.
+
+# %% [markdown]
+# **Verdict:** the diagnosis is often right, the rule is too strong, and the remedy is wrong. A
+# unique-constraint `IntegrityError` in a test often means rows left behind by an earlier test or
+# run, as our negative control shows; but a test may cause one on purpose, and on PostgreSQL a row
+# with an explicit id causes one with no leftover at all. A savepoint around the **test's** session
+# cannot prevent leftovers: the app commits through its own sessions, which the test's transaction
+# never sees. The remedy is the dependency override that hands the app sessions joined to the test's
+# transaction (part 4 of the conftest), plus a check that fails when rows leak
+# (`test_the_database_starts_empty`, and the row counts above).
 
 # %% [markdown]
 # ### Exercise 1: tests for the adopters routes
 #
 # Add `test_adopters.py` to the project: creating an adopter answers `201` with the e-mail
 # lowercased; a second adopter with the same e-mail (in another case) answers `409`; an unknown id
-# answers `404`. Only the `client` fixture is needed. The next cell runs your file with the real
-# pytest, in random order, and checks that nothing leaked.
+# answers `404`. Only the `client` fixture is needed. The cell after it runs your file with the real
+# pytest, in random order, against the real app and against four broken versions of it (your tests
+# must fail against each), and checks that nothing leaked.
 #
 # > Hint: `app/routes/adopters.py` has both routes. Write the file with the `%%project_file` magic,
 # > like the test files above: `POST /adopters` takes `{"name": ..., "email": ...}`.
@@ -590,20 +673,17 @@ async def test_an_unknown_adopter_is_404(client):
 # END SOLUTION
 
 # %%
-if not (project / "test_adopters.py").exists():
-    print("test_adopters.py is not written yet: run the cell above.")
-else:
-    code, summary = pytest_run("test_adopters.py", "-p", "randomly", "--randomly-seed=2026")
-    print(summary)
-    print("rows left in the test database:", sum((await rows_everywhere())["master"].values()))
-    assert code in (0, 5), last_run.stdout  # 5: no tests collected yet
+await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls["master"])
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (exercise).** Usual mistakes: comparing the e-mail as sent (the route
-# lowercases it); creating the first adopter in one test and expecting the 409 in another (exactly
-# what isolation forbids: each test makes its own data); asserting a literal id such as
-# `/adopters/1` (ids are not rolled back on PostgreSQL, lesson 04). A learner who gets "5 failed"
-# after editing the conftest has usually broken the override: point them at the negative control.
+# **Instructor notes (exercise).** Usual mistakes, each named by the check: comparing only the
+# status code of the creation (misses "the route forgets to lower-case e-mails"); a duplicate in the
+# same case (misses "duplicate e-mails in another case are accepted"); `assert status_code >= 400`
+# or `!= 201` for the duplicate (misses the 400 mutant); creating the first adopter in one test and
+# expecting the 409 in another (fails against the real app in random order: exactly what isolation
+# forbids); asserting a literal id such as `/adopters/1` (ids are not rolled back on PostgreSQL,
+# lesson 04). The check is one pytest process: each test runs once per variant
+# (`-p course.checks.l12_mutants` parametrizes them), so it costs one start-up.
 
 # %% [markdown]
 # ## 4. Your project, checked
@@ -628,6 +708,200 @@ else:
 #   setting for the scheduler ([08](08_mocking.ipynb), [09](09_scheduled_jobs.ipynb)).
 # 10. **Prove it**: random order with a printed seed, a tripwire test, a row count after the run,
 #   and a negative control that fails ([01](01_naive_tests.ipynb), this notebook).
+#
+# Four shapes of project need a little more. Each gets a runnable snippet below, written into the
+# capstone project as two more test files and run by the real pytest at the end of part 6.
+
+# %% [markdown]
+# ## 5. Migrations, SQLModel and sync apps (deep dive)
+# %% [markdown]
+# **A schema made by migrations (Alembic).** Migrate once per run, in a wide fixture, then isolate
+# each test as before: migrations are DDL, far too slow per test (lesson 10's drop/create). Alembic
+# is not pinned in this course, so `Base.metadata.create_all` stands in for the migration; with
+# Alembic the line is `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")`. The
+# snippet is sync: it serves the next two cases too.
+
+# %%
+# %%project_file test_own_sync.py
+import os
+
+import pytest
+from sqlalchemy import create_engine, make_url
+from isolation import fix_sqlite_savepoints, isolated_sessions
+
+from app.models import Animal, Base
+
+
+@pytest.fixture(scope="module")
+def sync_engine():
+    url = make_url(os.environ["DATABASE_URL"])  # the conftest pointed it at this process's database
+    sync_driver = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    engine = create_engine(url.set(drivername=sync_driver))
+    fix_sqlite_savepoints(engine)  # before the first connection (lesson 05)
+    Base.metadata.create_all(engine)  # with Alembic: command.upgrade(config, "head"), once
+    yield engine
+    engine.dispose()
+
+# %% [markdown]
+# **SQLModel.** SQLModel apps call `session.exec(...)`, which SQLAlchemy's `Session` does not have
+# (`AttributeError: 'Session' object has no attribute 'exec'`). The helper takes the session class
+# to make: `isolated_sessions(engine, class_=sqlmodel.Session)` (async:
+# `isolated_async_sessions(engine, class_=sqlmodel.ext.asyncio.session.AsyncSession)`). Version
+# note: SQLModel 0.0.50 installs with the pinned SQLAlchemy 2.1.9.
+
+# %%
+# %%project_file test_own_sync.py --append
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_sqlmodel_sessions_isolate(sync_engine, run):
+    import sqlmodel
+
+    with isolated_sessions(sync_engine, class_=sqlmodel.Session) as factory:
+        with factory() as session:
+            assert session.exec(sqlmodel.select(Animal)).all() == []  # the other run's row is gone
+            session.add(Animal(name="Luna", species="cat"))
+            session.commit()  # releases a SAVEPOINT: nothing reaches the database
+            assert [a.name for a in session.exec(sqlmodel.select(Animal))] == ["Luna"]
+
+# %% [markdown]
+# **A sync app with `TestClient`.** Same helper, sync twins: `isolated_sessions` and
+# `sync_session_dependency`, and `with TestClient(app)` to run the lifespan. The snippet's app is a
+# small sync FastAPI app on the same tables, with its own session dependency (`get_db`, which the
+# tests never call).
+
+# %%
+# %%project_file test_own_sync.py --append
+
+
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from isolation import override_dependency, sync_session_dependency
+
+sync_app = FastAPI()
+
+
+def get_db():  # the app's real dependency: a session on the app's own engine
+    raise RuntimeError("the test forgot the override")
+
+
+@sync_app.post("/animals", status_code=201)
+def add_animal(name: str, db: Session = Depends(get_db)):
+    db.add(Animal(name=name, species="dog"))
+    db.commit()
+    return {"names": sorted(db.scalars(select(Animal.name)))}
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_a_sync_app_with_testclient(sync_engine, run):
+    with isolated_sessions(sync_engine) as factory:
+        with override_dependency(sync_app, get_db, sync_session_dependency(factory)):
+            with TestClient(sync_app) as client:
+                assert client.post("/animals", params={"name": "Rex"}).json() == {"names": ["Rex"]}
+
+# %% [markdown]
+# ## 6. Expensive shared data, written once: layered isolation (deep dive)
+#
+# Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
+# made per test, it costs per test. Django solves this with
+# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
+# transaction, and every test runs inside a SAVEPOINT that is rolled back after it, so each test
+# sees the shared data, may change it, and the next test finds it intact. `tests/isolation.py` has
+# the same two layers: `isolated_async_sessions(engine)` for the outer transaction, and
+# `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
+#
+# ```mermaid
+# sequenceDiagram
+#     participant M as module fixture (once)
+#     participant T as each test
+#     participant D as database connection
+#     M->>D: BEGIN (never committed)
+#     M->>D: INSERT shared rows
+#     T->>D: SAVEPOINT (nested_async_sessions)
+#     T->>D: the test's writes, its commits = RELEASE of inner savepoints
+#     T->>D: ROLLBACK TO SAVEPOINT (the test's writes are gone)
+#     Note over T,D: the next test starts from the shared rows again
+#     M->>D: ROLLBACK after the module's last test, 0 rows left
+# ```
+#
+# The module fixture writes two animals once and logs each run; this module's `sessions` (which
+# the conftest's `client` uses) layers each test on top. A module- or session-scoped async fixture
+# needs `loop_scope="session"`, so that its connection lives on the loop the tests use.
+
+# %%
+# %%project_file test_own_layered.py
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from isolation import isolated_async_sessions, nested_async_sessions
+
+from app.models import Animal
+
+CREATED = Path(__file__).with_name("shared_data_created.log")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shelter(engine):
+    async with isolated_async_sessions(engine) as outer:
+        async with outer() as session:  # closed before the tests run
+            session.add_all([Animal(name="Rex", species="dog"), Animal(name="Luna", species="cat")])
+            await session.commit()  # into the outer transaction, not the database
+        with CREATED.open("a") as log:
+            log.write("shared animals created\n")
+        yield outer
+
+
+@pytest.fixture
+async def sessions(shelter):  # replaces the conftest's `sessions` in this module only
+    async with nested_async_sessions(shelter) as factory:
+        yield factory
+
+# %% [markdown]
+# The tests: each one sees exactly the two shared animals, whatever ran before it, adds its own,
+# and one of them renames nothing but tries a duplicate of a shared name.
+
+# %%
+# %%project_file test_own_layered.py --append
+
+
+async def names(client) -> list[str]:
+    return sorted(animal["name"] for animal in (await client.get("/animals")).json())
+
+
+@pytest.mark.parametrize("run", [1, 2, 3])
+async def test_each_test_starts_from_the_shared_data(client, run):
+    assert await names(client) == ["Luna", "Rex"]  # no other test's Max
+    assert (await client.post("/animals", json={"name": "Max", "species": "dog"})).status_code == 201
+    assert await names(client) == ["Luna", "Max", "Rex"]
+
+
+async def test_the_shared_rows_are_real_rows(client):
+    assert (await client.post("/animals", json={"name": "Rex", "species": "cat"})).status_code == 409
+
+# %% [markdown]
+# Now the four cases, in random order: the sync file (migrate once, SQLModel, `TestClient`) and the
+# layered file. Then the proofs: how many times the shared data was created, and the rows left.
+
+# %%
+code, summary = pytest_run("test_own_sync.py", "test_own_layered.py", "-p", "randomly", "--randomly-seed=12")
+created = (project / "shared_data_created.log").read_text().splitlines()
+rows = await rows_everywhere()
+print(summary)
+print("shared data created:", len(created), "time(s) for 4 tests")
+print("rows left in the test database:", rows["master"])
+assert (code, summary) == (0, "8 passed"), last_run.stdout[-2000:]
+assert len(created) == 1 and sum(rows["master"].values()) == 0
+
+# %% [markdown]
+# Eight passed: the SQLModel and `TestClient` runs each found an empty table, each layered test
+# found the two shared animals and none of its neighbours' Max, and the shared data was written once
+# for four tests. Nothing reached the database. Two rules come with layers (see the helper's
+# docstring): every session that writes during the layer must come from its factory (on SQLite
+# another connection cannot even write while the layer holds the lock), and the session that wrote
+# the shared data must be closed before the tests run (`nested_async_sessions` says so otherwise).
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (they
@@ -647,17 +921,47 @@ for url in worker_urls.values():
         await admin.dispose()
 print("project removed:", not project.exists())
 
+# %% [markdown]
+# ## Sources and further reading
+#
+# - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test
+#   suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites),
+#   [Using SAVEPOINT](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#using-savepoint).
+# - FastAPI 0.165: [Testing Dependencies with
+#   Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/),
+#   [Testing](https://fastapi.tiangolo.com/tutorial/testing/) (`TestClient`),
+#   [Async Tests](https://fastapi.tiangolo.com/advanced/async-tests/) (`httpx.AsyncClient`).
+# - pytest-asyncio 1.5: [configuration](https://pytest-asyncio.readthedocs.io/en/stable/reference/configuration.html)
+#   (`asyncio_default_fixture_loop_scope`, `asyncio_default_test_loop_scope`).
+# - pytest-xdist 3.8: [identifying the worker
+#   process](https://pytest-xdist.readthedocs.io/en/stable/how-to.html#identifying-the-worker-process-during-a-test);
+#   pytest-randomly 5.1: [README](https://github.com/pytest-dev/pytest-randomly).
+# - httpx 0.28: [transports](https://www.python-httpx.org/advanced/transports/) (`ASGITransport`);
+#   respx 0.23: [guide](https://lundberg.github.io/respx/guide/).
+# - SQLModel: [testing with a session override](https://sqlmodel.tiangolo.com/tutorial/fastapi/tests/);
+#   Alembic: [running migrations from code](https://alembic.sqlalchemy.org/en/latest/api/commands.html).
+# - Django: [`TestCase.setUpTestData`](https://docs.djangoproject.com/en/stable/topics/testing/tools/#django.test.TestCase.setUpTestData),
+#   the idea behind part 5.
+# - PostgreSQL 15: [sequence functions](https://www.postgresql.org/docs/15/functions-sequence.html)
+#   (`setval`, and why sequences are not rolled back).
+# - The article of the claim check: cmdragon, "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？",
+#   2025-09-09, [blog.cmdragon.cn](https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/).
+
 # %% [markdown] tags=["key-points"]
 # ## Key points
-# - A complete `conftest.py` for an async FastAPI + SQLAlchemy app is about 115 lines: a test
-#   database per process, one engine and schema per run, rollback isolation per test, the session
-#   override, fakes for mail and payments, a lifespan-aware client. Only the app imports are specific.
-# - `tests/isolation.py` is app-agnostic: copy it next to your conftest.
+# - A complete `conftest.py` for an async FastAPI + SQLAlchemy app is about a hundred lines (part 1
+#   printed the count): a test database per process, one engine and schema per run, rollback
+#   isolation per test, the session override, fakes for mail and payments, a lifespan-aware client.
+#   Only the app imports are specific.
+# - `tests/isolation.py` is app-agnostic: copy it next to your conftest. It takes your session class
+#   (SQLModel), has sync twins for `TestClient` apps, and layers: shared data written once in an
+#   outer transaction, a SAVEPOINT per test on top.
 # - Run the suite in random order with a fixed, printed seed, in file order and with `-n`: all
 #   must pass and leave zero rows in every test database.
 # - Keep a negative control: without the session override the same suite fails with `409`s from
-#   leftover rows. An `IntegrityError` in tests means leftover data; the cure is the override, not a
-#   savepoint around the test's own session.
+#   leftover rows. An `IntegrityError` in tests often means leftover data, but not always (a
+#   deliberate duplicate, a PostgreSQL sequence behind explicit ids); the cure for leftovers is the
+#   override, not a savepoint around the test's own session.
 # - Point `DATABASE_URL` at the test database before importing the app: then even a broken test can
 #   only damage a test database.
 #

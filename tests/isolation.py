@@ -1,4 +1,4 @@
-"""Rollback isolation for tests of SQLAlchemy 2.x apps: copy this file into your project.
+"""Rollback isolation for tests of SQLAlchemy 2.x apps (FastAPI or not): one file, copy it.
 
 Every test runs inside one outer transaction that is never committed. Sessions handed to
 the app are joined to it with ``join_transaction_mode="create_savepoint"``: the app's
@@ -6,14 +6,21 @@ the app are joined to it with ``join_transaction_mode="create_savepoint"``: the 
 that commits, or retries after an ``IntegrityError``, behaves as in production while
 nothing reaches the database for good. At exit the outer transaction is rolled back.
 
-It imports nothing from your app. Usage in a ``conftest.py`` (async app)::
+It imports nothing but SQLAlchemy and the standard library. Each recipe below is a test in
+the course's repository (``tests/test_isolation*.py``), on SQLite and PostgreSQL.
+
+Usage in a ``conftest.py`` (async app)::
 
     from tests.isolation import isolated_async_sessions, override_dependency, session_dependency
 
+    @pytest.fixture(scope="session")
+    def database_url(worker_id):              # one database per pytest-xdist worker:
+        return f"postgresql+asyncpg://app@localhost/app_test_{worker_id}"  # _master, _gw0, ...
+
     @pytest.fixture
-    async def sessions(engine):                       # engine: your test AsyncEngine
+    async def sessions(engine):               # engine: your test AsyncEngine on database_url
         async with isolated_async_sessions(engine) as factory:
-            yield factory                             # factory() -> AsyncSession
+            yield factory                     # factory() -> AsyncSession
 
     @pytest.fixture
     async def client(sessions):
@@ -23,11 +30,102 @@ It imports nothing from your app. Usage in a ``conftest.py`` (async app)::
                 async with AsyncClient(transport=transport, base_url="http://test") as c:
                     yield c
 
-A sync app uses ``isolated_sessions`` and ``sync_session_dependency`` the same way.
+A sync app uses ``isolated_sessions`` and ``sync_session_dependency`` the same way, with
+``with TestClient(app) as c``. (Create each worker's database and schema once per run,
+e.g. in the session-scoped ``engine`` fixture; with Alembic, run the migrations there.)
 
-Limits (see the course, notebook 05): all sessions of one test share one connection, so
-requests inside a test must not run concurrently; fixtures that write must be
-function-scoped; sequences (PostgreSQL ids) are not rolled back.
+Session class and options. ``isolated_sessions(engine, class_=..., **session_options)``
+(and the async twin) make sessions of your class with your ``sessionmaker`` options;
+``expire_on_commit`` defaults to False, ``bind`` and ``join_transaction_mode`` are the
+helper's own. SQLModel apps call ``session.exec()``, which SQLAlchemy's sessions lack
+(``AttributeError: 'Session' object has no attribute 'exec'``)::
+
+    isolated_sessions(engine, class_=sqlmodel.Session)
+    isolated_async_sessions(engine, class_=sqlmodel.ext.asyncio.session.AsyncSession)
+
+The app's dependency comes in three shapes; override the one your routes ``Depends`` on:
+
+1. A session per request (``yield session``): ``session_dependency(factory)`` (sync:
+   ``sync_session_dependency``). SQLModel's tutorial shares the test's own session with the
+   request instead, ``override_dependency(app, get_session, lambda: session)``: works too.
+2. It hands out the factory and routes open sessions themselves:
+   ``sessionmaker_dependency(factory)``. (``session_dependency`` there gives
+   ``TypeError: 'AsyncSession' object is not callable``.)
+3. It commits after the request (``yield session`` then ``await session.commit()``, routes
+   only flush): any override skips that commit, the session closes uncommitted and the
+   route's rows are gone by the next request. Keep the app's dependency and replace the
+   factory it calls, where it looks it up: ``monkeypatch.setattr("yourapp.db.SessionLocal",
+   factory)``; or override it with a copy that commits the same way::
+
+       async def committing_test_session():
+           async with factory() as session:
+               yield session
+               await session.commit()
+
+Shared data written once (layers). A fixture that writes is normally function-scoped: data
+created per test costs per test (a hashed password, a logged-in user, a catalogue). Write it
+once instead, in a wider fixture, and give each test a SAVEPOINT on top, rolled back after
+it: the idea of Django's ``TestCase.setUpTestData``::
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")     # or scope="session"
+    async def shared(engine):
+        async with isolated_async_sessions(engine) as outer:
+            async with outer() as session:            # closed before the tests run
+                session.add(User(email="admin@example.com", password_hash=hash_password("pw")))
+                await session.commit()                # into the outer transaction, not the database
+            yield outer
+
+    @pytest.fixture
+    async def sessions(shared):                       # what `client` above overrides with
+        async with nested_async_sessions(shared) as factory:
+            yield factory
+
+Each test sees the shared rows, may change and delete them and commit, and the next test
+finds them as written; nothing reaches the database. Each pytest-xdist worker writes the
+shared data once, on its own database. Layers stack (``nested_*_sessions`` of
+a layer's factory: session-wide, then module-wide data). Sync: ``nested_sessions``. Rules:
+
+- Every session that writes during the layer must come from its factory (or another factory
+  on the same connection). A session on another connection (a plain ``Session(engine)``,
+  the app's own engine because an override did not apply) cannot see the shared rows; on
+  PostgreSQL its commit is real and every later test sees it; on SQLite it cannot write at
+  all: the layer holds the database's only write lock (``database is locked``). So on
+  SQLite nothing else may write while a layer is open, not even another test's isolation:
+  keep such tests in other modules, or layer the whole session. On PostgreSQL, if such a
+  session writes a row with the unique key of a shared row, it waits for the layer's
+  transaction to end: in the same process, that is never (a hung test).
+- Close the session that wrote the shared data before the tests run. A session left open
+  holds a SAVEPOINT below the layer; ``nested_*_sessions`` refuses it with a message.
+
+Event loops (async). A connection belongs to the event loop that opened it, and the
+layer's connection is opened by the widest fixture. Run that fixture, the per-test fixtures
+and the tests on one loop: ``loop_scope="session"`` on session- or module-scoped async
+fixtures, and in ``pyproject.toml``::
+
+    [tool.pytest.ini_options]
+    asyncio_default_fixture_loop_scope = "session"
+    asyncio_default_test_loop_scope = "session"
+
+Without ``loop_scope`` a session-scoped async fixture stops at set-up (``ScopeMismatch:
+You tried to access the function scoped fixture _function_scoped_runner ...``); with the
+tests on their own loops asyncpg fails (``... attached to a different loop``), while
+aiosqlite does not, so a SQLite-only run hides it. The per-test helper needs the same when
+the engine is session-scoped (its pooled connections keep their loop), or ``NullPool``.
+
+Keys. ``override_dependency`` needs the very function the routes ``Depends`` on (see its
+docstring): an ``import ... as`` alias works, a wrapper or a re-definition is ignored.
+
+Your project. Copy this file to ``tests/isolation.py`` or, to import it from several test
+packages, to ``yourproject/testing/isolation.py`` (``from yourproject.testing.isolation
+import ...``); it needs SQLAlchemy 2.x only (tested with 2.1). Coverage: measure the app,
+not the tests (``--cov=yourproject``, never ``--cov=tests``: an app uses about half of
+this file, so counting it lowers the total). Vendored inside the measured package, omit it
+(``[tool.coverage.run] omit = ["*/testing/isolation.py"]``); no ``# pragma: no cover``.
+Your real session dependency, overridden in every test, needs one test of its own.
+
+Limits (see the course, notebooks 05 and 07): all sessions of one test share one
+connection, so requests inside a test must not run concurrently, and a race between
+requests cannot be shown; sequences (PostgreSQL ids) are not rolled back.
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -56,7 +154,7 @@ F = TypeVar("F")
 #: What the helper sets itself: overriding either would undo the isolation.
 _RESERVED_OPTIONS = ("bind", "binds", "join_transaction_mode")
 #: The SAVEPOINT each layer opened, keyed by the factory it yielded (see nested_*_sessions).
-_LAYER_ATTRIBUTE = "_isolation_layer_savepoint"
+_LAYER_ATTRIBUTE = "_isolation_layer"
 
 
 def _sqlite_autocommit_driver(dbapi_connection, _connection_record) -> None:
@@ -162,16 +260,17 @@ def _check_layer_entry(function: str, factory: Any, sync_connection: Connection)
         raise RuntimeError(
             f"{function}(): a SAVEPOINT opened after this factory's layer is still open on its connection: "
             "a session of the outer factory was left open (a fixture that yields the session instead of "
-            "closing it). Write the shared data in `with factory() as session: ... session.commit()` and "
-            "let that block end before the tests run."
+            "closing it), or another layer on this factory has not ended. Write the shared data in "
+            "`with factory() as session: ... session.commit()` and let that block end before the tests run."
         )
 
 
 def _broken_layer(function: str, error: Exception) -> RuntimeError:
     return RuntimeError(
         f"{function}(): this test's SAVEPOINT is gone, so its writes could not be rolled back ({error}). "
-        "A session that started before the test (a long-lived session of the outer factory) committed "
-        "or rolled back during it: use only sessions of the factory this layer yields."
+        "Something on the connection released or rolled back past it: raw SQL (RELEASE, ROLLBACK TO, "
+        "COMMIT) or a session bound to the connection by hand with another join mode. Use only "
+        "sessions of the factory this layer yields."
     )
 
 

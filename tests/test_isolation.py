@@ -7,12 +7,18 @@ Writers reuse the same unique names, so a leaked row would also turn a later wri
 into a 409.
 """
 
-import pytest
-from fastapi import FastAPI
-from sqlalchemy import event, func, select, text
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+import functools
+from typing import Annotated
 
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from app.db import engine as engine_of_the_app_module
 from app.db import get_session
 from app.main import app as shelter_app
 from app.models import Adopter, Adoption, Animal, Base
@@ -23,6 +29,11 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 BACKEND = backend(selected_url())
 TABLES = [table.name for table in Base.metadata.sorted_tables]
 WRITERS_SO_FAR: list[int] = []
+
+
+def engine_of_the_app() -> AsyncEngine:
+    """The app's own engine (conftest points it at this process's test database)."""
+    return engine_of_the_app_module
 
 
 async def rows_per_table(engine: AsyncEngine) -> dict[str, int]:
@@ -228,3 +239,93 @@ def test_fix_sqlite_savepoints_does_nothing_on_postgresql(url):
 async def test_the_suites_engine_has_the_fix_exactly_once_despite_a_call_per_test(engine, sessions, expected):
     # conftest.py calls the fix when it builds the engine, and isolated_async_sessions again for every test
     assert installed(engine) == expected
+
+
+# --- session class and options -------------------------------------------------------------------
+
+
+async def test_session_options_reach_the_sessions_and_expire_on_commit_defaults_to_false(engine):
+    async with isolated_async_sessions(engine) as default_factory:
+        async with default_factory() as session:
+            assert (session.sync_session.expire_on_commit, session.sync_session.autoflush) == (False, True)
+    async with isolated_async_sessions(engine, expire_on_commit=True, autoflush=False, info={"who": "test"}) as factory:
+        async with factory() as session:
+            assert (session.sync_session.expire_on_commit, session.sync_session.autoflush) == (True, False)
+            assert session.info == {"who": "test"}
+            assert session.sync_session.join_transaction_mode == "create_savepoint"
+
+
+class AuditedSession(AsyncSession):
+    """An app's own session class (as SQLModel's is): the factory must make this class."""
+
+
+async def test_class_makes_the_factory_hand_out_the_apps_session_class(engine):
+    async with isolated_async_sessions(engine, class_=AuditedSession) as factory:
+        async with factory() as session:
+            assert isinstance(session, AuditedSession)
+
+
+@pytest.mark.parametrize("option", ["bind", "join_transaction_mode"])
+async def test_options_that_would_undo_the_isolation_are_refused_with_a_reason(engine, option):
+    with pytest.raises(TypeError, match=rf"sets {option} itself .*pass only other session options"):
+        async with isolated_async_sessions(engine, **{option: None}):
+            pass
+
+
+# --- which keys override_dependency honours -------------------------------------------------------
+
+
+async def test_an_import_as_alias_is_the_same_function_and_its_override_works(session):
+    from app.db import get_session as get_db  # another name, the same object
+
+    assert get_db is get_session
+    with override_dependency(shelter_app, get_db, lambda: session):
+        async with AsyncClient(transport=ASGITransport(app=shelter_app), base_url="http://test") as http:
+            created = await http.post("/animals", json={"name": "Alias", "species": "cat"})
+    assert created.status_code == 201
+    assert await session.scalar(select(Animal.name)) == "Alias"  # the request used the test's session
+
+
+@pytest.mark.negative_control
+async def test_a_wrapper_key_is_silently_ignored_and_the_app_keeps_its_real_dependency(engine):
+    @functools.wraps(get_session)
+    async def wrapped_get_session():  # same __name__ and __qualname__, a different object
+        async for real in get_session():
+            yield real
+
+    calls = []
+
+    def replacement():
+        calls.append("the override ran")
+        raise AssertionError("never reached")
+
+    assert wrapped_get_session.__qualname__ == get_session.__qualname__ and wrapped_get_session is not get_session
+    with override_dependency(shelter_app, wrapped_get_session, replacement):
+        async with AsyncClient(transport=ASGITransport(app=shelter_app), base_url="http://test") as http:
+            created = await http.post("/animals", json={"name": "Wrapped", "species": "cat"})
+    try:
+        assert (created.status_code, calls) == (201, [])  # the override never ran ...
+        assert (await rows_per_table(engine))["animals"] == 1  # ... the app's own session really committed
+    finally:
+        async with engine_of_the_app().begin() as conn:
+            await conn.execute(delete(Animal).where(Animal.name == "Wrapped"))
+    assert (await rows_per_table(engine))["animals"] == 0
+
+
+@pytest.mark.negative_control
+def test_a_bound_method_of_another_instance_is_a_different_key():
+    class Database:
+        def get_session(self):
+            return "production"
+
+    demo, used, other = FastAPI(), Database(), Database()
+
+    @demo.get("/")
+    def index(value: Annotated[str, Depends(used.get_session)]) -> str:
+        return value
+
+    with TestClient(demo) as http:
+        with override_dependency(demo, other.get_session, lambda: "test double"):
+            assert http.get("/").json() == "production"  # ignored
+        with override_dependency(demo, used.get_session, lambda: "test double"):
+            assert http.get("/").json() == "test double"  # same method of the same instance: honoured

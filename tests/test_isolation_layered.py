@@ -22,7 +22,7 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.db import get_session
@@ -180,3 +180,15 @@ async def test_a_session_not_joined_to_the_layer_leaks_on_postgresql_and_is_lock
         async with plain_engine.begin() as conn:
             await conn.execute(delete(Animal).where(Animal.name == "Leaked"))
     assert (await rows_per_table(engine))["animals"] == 0
+
+
+@pytest.mark.negative_control
+async def test_a_session_not_joined_to_the_layer_waits_for_a_shared_rows_unique_key(plain_engine, layer):
+    """Without a lock timeout this INSERT would wait for the module's outer transaction: a hung test."""
+    async with AsyncSession(plain_engine) as plain:
+        if BACKEND == "postgresql":
+            await plain.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        plain.add(Adopter(name="impostor", email=STAFF_EMAIL))
+        expected = "database is locked" if BACKEND == "sqlite" else "canceling statement due to lock timeout"
+        with pytest.raises(DBAPIError, match=expected):  # SQLite: OperationalError; asyncpg: LockNotAvailableError
+            await plain.flush()

@@ -12,6 +12,10 @@ pytest with its own ini options and ``-p no:nbval``) shows the three outcomes:
   hides the bug;
 - layer, per-test fixture and tests all on the session loop (``loop_scope="session"`` on the
   fixture, ``asyncio_default_test_loop_scope = "session"``): it passes on both databases.
+
+The plain per-test helper on a session-wide pooled engine has the same trap (the pool hands
+the second test the first test's connection, opened on the first test's loop); ``NullPool``
+(a new connection per checkout) avoids it.
 """
 
 import os
@@ -23,6 +27,8 @@ import pytest
 
 from course.database import backend, selected_url
 
+pytestmark = pytest.mark.subprocess  # each test runs a pytest of its own: its own step of run-tests.sh
+
 BACKEND = backend(selected_url())
 
 PROBE_CONFTEST = '''
@@ -30,11 +36,14 @@ import os
 import pytest, pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 from tests.isolation import isolated_async_sessions, nested_async_sessions
+
+URL = os.environ["PROBE_DATABASE_URL"]
 
 @pytest_asyncio.fixture(scope="session", loop_scope=os.environ.get("LAYER_LOOP_SCOPE") or None)
 async def outer():
-    engine = create_async_engine(os.environ["PROBE_DATABASE_URL"])
+    engine = create_async_engine(URL)
     async with isolated_async_sessions(engine) as factory:
         async with factory() as session:
             await session.execute(text("SELECT 1"))  # the shared data would be written here
@@ -42,10 +51,21 @@ async def outer():
         yield factory
     await engine.dispose()
 
-@pytest.fixture
-async def layer(outer):
-    async with nested_async_sessions(outer) as factory:
-        yield factory
+@pytest.fixture(scope="session")
+def pooled_engine():  # sync: creating an engine connects nothing and needs no loop
+    options = {"poolclass": NullPool} if os.environ.get("PROBE_POOL") == "null" else {}
+    return create_async_engine(URL, **options)
+
+if os.environ.get("PROBE_MODE") == "per-test":
+    @pytest.fixture
+    async def layer(pooled_engine):  # the plain per-test helper on a session-wide engine
+        async with isolated_async_sessions(pooled_engine) as factory:
+            yield factory
+else:
+    @pytest.fixture
+    async def layer(outer):
+        async with nested_async_sessions(outer) as factory:
+            yield factory
 '''
 
 PROBE_TESTS = '''
@@ -61,11 +81,13 @@ async def test_second(layer):
 '''
 
 
-def run_probe(tmp_path: Path, database_url: str, *, layer_loop_scope: str, default_loop_scope: str) -> str:
+def run_probe(
+    tmp_path: Path, database_url: str, *, default_loop_scope: str, layer_loop_scope: str = "", mode: str = "layer", pool: str = ""
+) -> str:
     (tmp_path / "conftest.py").write_text(PROBE_CONFTEST)
     (tmp_path / "test_probe.py").write_text(PROBE_TESTS)
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    env.update(PROBE_DATABASE_URL=database_url, LAYER_LOOP_SCOPE=layer_loop_scope)
+    env.update(PROBE_DATABASE_URL=database_url, LAYER_LOOP_SCOPE=layer_loop_scope, PROBE_MODE=mode, PROBE_POOL=pool)
     command = [
         sys.executable, "-m", "pytest", "-p", "no:nbval", "-p", "no:randomly", "-p", "no:cacheprovider",
         "-c", os.devnull, "--rootdir", str(tmp_path), "-q", "-o", "asyncio_mode=auto",
@@ -100,4 +122,23 @@ def test_a_layer_on_the_session_loop_used_from_function_loops(tmp_path, database
 
 def test_everything_on_the_session_loop_passes_on_both_databases(tmp_path, database_url):
     output = run_probe(tmp_path, database_url, layer_loop_scope="session", default_loop_scope="session")
+    assert "2 passed" in output and "error" not in output.lower(), output
+
+
+@pytest.mark.negative_control
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        pytest.param("2 passed", id="sqlite-hides-it")
+        if BACKEND == "sqlite"
+        else pytest.param("attached to a different loop", id="postgresql-fails")
+    ],
+)
+def test_per_test_isolation_on_a_pooled_session_wide_engine_from_function_loops(tmp_path, database_url, outcome):
+    output = run_probe(tmp_path, database_url, default_loop_scope="function", mode="per-test")
+    assert outcome in output, output  # the second test gets the first test's pooled connection and loop
+
+
+def test_per_test_isolation_from_function_loops_works_with_nullpool(tmp_path, database_url):
+    output = run_probe(tmp_path, database_url, default_loop_scope="function", mode="per-test", pool="null")
     assert "2 passed" in output and "error" not in output.lower(), output

@@ -1,4 +1,4 @@
-"""nested_async_sessions on its own: the errors it gives and how layers stack (async).
+"""nested_async_sessions and nested_sessions on their own: the errors they give, how layers stack.
 
 These tests open their own outer transaction each, so they live apart from
 test_isolation_layered.py: on SQLite a module-scoped layer holds the database's one write
@@ -6,11 +6,19 @@ lock, and any other connection that writes meanwhile gets "database is locked".
 """
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from app.models import Animal, Base
-from tests.isolation import isolated_async_sessions, nested_async_sessions
+from tests.isolation import (
+    fix_sqlite_savepoints,
+    isolated_async_sessions,
+    isolated_sessions,
+    nested_async_sessions,
+    nested_sessions,
+)
+from tests.test_isolation_sync import sync_url
 
 TABLES = [table.name for table in Base.metadata.sorted_tables]
 
@@ -88,3 +96,54 @@ async def test_layers_stack_each_rolls_back_only_its_own_writes(engine):
             assert await animal_names(module_layer) == ["Module-wide", "Session-wide"]
         assert await animal_names(outer) == ["Session-wide"]
     assert await rows_per_table(engine) == dict.fromkeys(TABLES, 0)
+
+
+# --- the sync twin ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sync_engine(engine, database_url):
+    sync = create_engine(sync_url(database_url))
+    fix_sqlite_savepoints(sync)
+    yield sync
+    sync.dispose()
+
+
+def test_sync_layers_stack_and_roll_back_only_their_own_writes(sync_engine, engine):
+    with isolated_sessions(sync_engine) as outer:
+        with outer() as session:
+            session.add(Animal(name="Shared", species="cat"))
+            session.commit()
+        for _ in range(2):
+            with nested_sessions(outer) as layer:
+                with layer() as session:
+                    assert sorted(session.scalars(select(Animal.name))) == ["Shared"]
+                    session.add(Animal(name="Per-test", species="dog"))
+                    session.commit()
+        with outer() as session:
+            assert sorted(session.scalars(select(Animal.name))) == ["Shared"]
+    with sync_engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Animal)) == 0
+
+
+@pytest.mark.negative_control
+def test_sync_layer_refuses_an_open_session_below_it_and_a_plain_factory(sync_engine):
+    with pytest.raises(TypeError, match=r"needs the factory yielded by isolated_sessions\(\)"):
+        with nested_sessions(sessionmaker(sync_engine)):
+            pass
+    with isolated_sessions(sync_engine) as outer:
+        left_open = outer()
+        left_open.execute(select(1))
+        with pytest.raises(RuntimeError, match="a session of the outer factory was left open"):
+            with nested_sessions(outer):
+                pass
+        left_open.close()
+
+
+@pytest.mark.negative_control
+def test_sync_layer_whose_savepoint_was_released_says_so_at_exit(sync_engine):
+    with isolated_sessions(sync_engine) as outer:
+        with pytest.raises(RuntimeError, match="this test's SAVEPOINT is gone"):
+            with nested_sessions(outer):
+                connection = outer.kw["bind"]
+                connection.exec_driver_sql(f"RELEASE SAVEPOINT {connection.get_nested_transaction()._savepoint}")

@@ -1,0 +1,147 @@
+"""Lesson 04's exercises: broken versions of the app (and of the database) the learner's tests must catch."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
+from unittest.mock import patch
+
+from fastapi import Depends
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import get_session
+from app.main import app as shelter
+from app.models import Animal
+from app.routes.animals import list_animals
+from app.schemas import AnimalIn, AnimalOut
+from course.database import count_rows
+from course.exercise import _run, ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, replace_route
+from course.notebook import reset_schema, run_async
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+# --- Exercise 1: seed data the app can see ----------------------------------------------------------
+
+async def _commit_that_rolls_back(self: AsyncSession) -> None:
+    await self.rollback()
+
+
+def _seeded_row_never_committed():
+    return patch.object(AsyncSession, "commit", _commit_that_rolls_back)
+
+
+async def _list_with_a_stray_animal(session: Session) -> list[dict[str, Any]]:
+    animals = [AnimalOut.model_validate(a).model_dump(mode="json") for a in await list_animals(session)]
+    return [{"id": 999_999, "name": "Stray", "species": "dog"}, *animals]
+
+
+def _stray_animal_listed():
+    return replace_route(shelter, "GET", "/animals", _list_with_a_stray_animal)
+
+
+SEEDED_MUTANTS = [
+    Mutant("the seeded row is never committed (its session's commit() rolls back)", _seeded_row_never_committed,
+           hint="compare the whole list of names with the one you seeded"),
+    Mutant("the list route also shows an animal nobody seeded", _stray_animal_listed,
+           hint="check the list is exactly ['Luna'], not just that Luna is in it"),
+]
+
+
+def check_seeded_animal_is_listed(database_url: str) -> None:
+    """check_test for Exercise 1, then: nothing the test seeded may be left in the database."""
+    __tracebackhide__ = True
+    namespace = _caller_globals()
+    test = namespace.get("test_seeded_animal_is_listed")
+    if test is not None and not attempted(test):
+        not_attempted("`test_seeded_animal_is_listed` still holds the placeholder.")
+        return
+    verdict: ExerciseIncomplete | None = None
+    try:
+        check_test("test_seeded_animal_is_listed", mutants=SEEDED_MUTANTS, namespace=namespace,
+                   hint="seed through `sessions()`, commit, then compare `await animal_names(client)` with ['Luna']")
+    except ExerciseIncomplete as exc:
+        verdict = exc
+    left = {table: n for table, n in run_async(count_rows(database_url)).items() if n}
+    if left:
+        run_async(reset_schema(database_url))  # so the rest of the notebook starts clean
+        raise ExerciseIncomplete(
+            f"your test left rows in the database ({left}; they are deleted now): the seeding session was not "
+            "one of the test's. Open it with `async with sessions() as session:`, so the teardown rolls it back."
+        )
+    if verdict is not None:
+        raise verdict
+
+
+# --- Exercise 2: a test that holds on every backend -------------------------------------------------
+
+@contextlib.contextmanager
+def _ids_start_at_1001() -> Iterator[None]:
+    """Every new animal gets an id from 1001 on, as if earlier tests had used the first ones."""
+    ids = itertools.count(1001)
+
+    def take_an_id(mapper, connection, target):
+        if target.id is None:
+            target.id = next(ids)
+
+    event.listen(Animal, "before_insert", take_an_id)
+    try:
+        yield
+    finally:
+        event.remove(Animal, "before_insert", take_an_id)
+
+
+async def _get_answers_with_another_animal(animal_id: int) -> dict[str, Any]:
+    return {"id": animal_id, "name": "Bella", "species": "dog"}
+
+
+def _another_animal_returned():
+    return replace_route(shelter, "GET", "/animals/{animal_id}", _get_answers_with_another_animal)
+
+
+async def _create_that_stores_nothing(body: AnimalIn) -> dict[str, Any]:
+    return {"id": 1, "name": body.name, "species": body.species}
+
+
+def _nothing_stored():
+    return replace_route(shelter, "POST", "/animals", _create_that_stores_nothing)
+
+
+BY_ID_MUTANTS = [
+    Mutant("GET /animals/{animal_id} answers 200 with another animal", _another_animal_returned,
+           hint="check the name in the GET response"),
+    Mutant("POST /animals answers 201 but stores nothing", _nothing_stored,
+           hint="fetch the animal you created and check the GET answers 200"),
+]
+IDS_FROM_1001 = "ids do not start at 1 (as on PostgreSQL after earlier tests)"
+
+
+def check_get_rex_by_his_id(database_url: str) -> None:
+    """Exercise 2: the test passes on fresh ids AND on ids from 1001, and fails against each mutant."""
+    __tracebackhide__ = True
+    namespace = _caller_globals()
+    test = namespace.get("test_get_rex_by_his_id")
+    if test is not None and attempted(test):
+        run_async(reset_schema(database_url))  # fresh ids: the first animal gets id 1 on both databases
+        if _run(["test_get_rex_by_his_id"], ()).code == 0:
+            with _ids_start_at_1001():
+                variant = _run(["test_get_rex_by_his_id"], ())
+            if variant.code != 0:
+                details = "\n".join(f"  {line}" for line in variant.failures)
+                raise ExerciseIncomplete(
+                    f"your test passes on fresh ids but fails when {IDS_FROM_1001}:\n{details}\n"
+                    "Fetch the animal by the id the POST response returned (`created.json()['id']`), never a literal."
+                )
+        run_async(reset_schema(database_url))
+    check_test("test_get_rex_by_his_id", mutants=BY_ID_MUTANTS, namespace=namespace,
+               hint="use the id in `created.json()` and compare the name")
+    if test is not None and attempted(test):
+        print(f"  and it still passes when {IDS_FROM_1001}")
+
+
+def _caller_globals() -> dict[str, Any]:
+    return sys._getframe(2).f_globals

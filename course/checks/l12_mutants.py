@@ -1,0 +1,127 @@
+"""pytest plugin for lesson 12's exercise: run the learner's tests against the app and broken copies.
+
+Loaded by :func:`course.checks.l12.check_adopter_tests` with ``-p course.checks.l12_mutants``.
+Every test of the run is parametrized over ``real`` and each broken version ("mutant") named
+here; a fixture installs the mutant for its copy of the test only. The outcome of every copy goes
+to the JSON file named by ``CAPSTONE_RESULTS``. One pytest process checks everything, so the
+check costs one start-up, not one per mutant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import pytest
+from fastapi import HTTPException, status
+from sqlalchemy.exc import IntegrityError
+
+from app.models import Adopter
+from app.routes.adopters import Session
+from app.routes.common import IdInPath
+from app.schemas import AdopterIn
+from course.exercise import replace_route
+
+
+async def _create(session, name: str, stored: str, shown: str, conflict: int = status.HTTP_409_CONFLICT) -> dict:
+    """The real route's steps, with the e-mail stored, the e-mail shown and the conflict status as given."""
+    adopter = Adopter(name=name, email=stored)
+    session.add(adopter)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(conflict, f"An adopter with e-mail {stored!r} already exists.")
+    return {"id": adopter.id, "name": adopter.name, "email": shown}
+
+
+async def create_adopter_without_lowercasing(body: AdopterIn, session: Session) -> dict:
+    return await _create(session, body.name, stored=body.email, shown=body.email)  # the .lower() is gone
+
+
+async def create_adopter_case_sensitive(body: AdopterIn, session: Session) -> dict:
+    # stored as sent, so "ANA@..." and "ana@..." are different rows, but shown lower-cased
+    return await _create(session, body.name, stored=body.email, shown=body.email.lower())
+
+
+async def create_adopter_conflict_is_400(body: AdopterIn, session: Session) -> dict:
+    email = body.email.lower()
+    return await _create(session, body.name, stored=email, shown=email, conflict=status.HTTP_400_BAD_REQUEST)
+
+
+async def get_adopter_or_a_placeholder(adopter_id: IdInPath, session: Session) -> dict:
+    adopter = await session.get(Adopter, adopter_id)
+    if adopter is None:
+        return {"id": adopter_id, "name": "unknown", "email": "unknown@example.org"}  # 200 instead of 404
+    return {"id": adopter.id, "name": adopter.name, "email": adopter.email}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    description: str
+    install: Callable[[object], AbstractContextManager]
+
+
+MUTANTS = {
+    "no_lowercase": Mutant(
+        "the route forgets to lower-case e-mails",
+        lambda app: replace_route(app, "POST", "/adopters", create_adopter_without_lowercasing),
+    ),
+    "case_sensitive": Mutant(
+        "duplicate e-mails in another case are accepted",
+        lambda app: replace_route(app, "POST", "/adopters", create_adopter_case_sensitive),
+    ),
+    "conflict_is_400": Mutant(
+        "a duplicate e-mail answers 400 instead of 409",
+        lambda app: replace_route(app, "POST", "/adopters", create_adopter_conflict_is_400),
+    ),
+    "unknown_is_200": Mutant(
+        "unknown ids answer 200",
+        lambda app: replace_route(app, "GET", "/adopters/{adopter_id}", get_adopter_or_a_placeholder),
+    ),
+}
+VARIANTS = ["real", *MUTANTS]
+_outcomes: dict[str, dict[str, list]] = {v: {"passed": [], "failed": []} for v in VARIANTS}
+
+
+def pytest_generate_tests(metafunc):
+    metafunc.fixturenames.append("capstone_variant")
+    metafunc.parametrize("capstone_variant", VARIANTS)
+
+
+@pytest.fixture(autouse=True)
+def _capstone_mutant(request):
+    """Install the mutant of this copy of the test (autouse: set up before the test's own fixtures)."""
+    variant = request.node.callspec.params.get("capstone_variant", "real")
+    if variant == "real":
+        yield variant
+        return
+    from app.main import app
+
+    with MUTANTS[variant].install(app):
+        yield variant
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    variant = getattr(item, "callspec", None) and item.callspec.params.get("capstone_variant")
+    if variant in _outcomes:
+        name = item.name.replace(f"-{variant}]", "]").replace(f"[{variant}]", "")
+        if report.failed:
+            crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)[-300:]
+            _outcomes[variant]["failed"].append([name, report.when, message.splitlines()[0][:300] if message else ""])
+        elif report.when == "call" and report.passed:
+            _outcomes[variant]["passed"].append(name)
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("CAPSTONE_RESULTS")
+    if path:
+        with open(path, "w") as out:
+            json.dump({"variants": _outcomes, "descriptions": {k: m.description for k, m in MUTANTS.items()}}, out)
