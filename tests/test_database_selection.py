@@ -189,6 +189,7 @@ def _run_suite_with(url: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess  # a pytest run of its own
 @pytest.mark.parametrize(
     "url, message",
     [
