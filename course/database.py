@@ -212,6 +212,32 @@ async def prepare(url: str) -> None:
         await admin.dispose()
 
 
+#: SQLSTATEs of a server that went away: admin_shutdown, crash_shutdown, cannot_connect_now.
+_SERVER_GONE = {"57P01", "57P02", "57P03"}
+
+
+def lost_connection(error: BaseException) -> bool:
+    """True when ``error`` says the database server went away (stopped or killed mid-run)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionError) or getattr(seen, "sqlstate", None) in _SERVER_GONE:
+            return True
+        name = type(seen).__name__
+        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"} or "connection was closed" in str(seen):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
+
+
+def lost_connection_message(url: str) -> str:
+    """One message for a run whose server went away, instead of one error per remaining test."""
+    parsed = make_url(url)
+    return (
+        f"the database server at {parsed.host}:{parsed.port or 5432} went away during the run "
+        f"(stopped or killed); the remaining tests would all fail the same way.\n" + _HOW_TO_FIX
+    )
+
+
 def describe(url: str) -> str:
     """A one-line, password-free description for humans (never raises)."""
     try:

@@ -189,6 +189,7 @@ def _run_suite_with(url: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess  # a pytest run of its own
 @pytest.mark.parametrize(
     "url, message",
     [
@@ -234,3 +235,25 @@ async def test_an_odd_database_name_creates_exactly_that_database():
             await conn.exec_driver_sql('DROP DATABASE "odd"" --name"')
     finally:
         await admin.dispose()
+
+
+@pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
+async def test_a_server_that_goes_away_is_recognised_as_such():
+    """What a killed server looks like to a test: its connection is terminated under it."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database.selected_url())
+    try:
+        async with engine.connect() as victim, engine.connect() as killer:
+            pid = await victim.scalar(text("SELECT pg_backend_pid()"))
+            await killer.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(Exception) as caught:
+                await victim.scalar(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert database.lost_connection(caught.value), repr(caught.value)
+    assert database.lost_connection(ConnectionRefusedError(111, "refused"))
+    assert not database.lost_connection(ValueError("a bug in a test"))
+    assert not database.lost_connection(FileNotFoundError("data.csv"))
+    assert "went away during the run" in database.lost_connection_message(database.selected_url())

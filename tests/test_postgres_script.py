@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.subprocess  # runs scripts/postgres (and servers): its own step of run-tests.sh
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres"
 
 

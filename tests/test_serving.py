@@ -11,8 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from course.database import SELECTED_VAR, selected_url
 
+pytestmark = pytest.mark.subprocess  # serves the app in a process of its own: its own step of run-tests.sh
 REPO = Path(__file__).resolve().parent.parent
 
 
