@@ -382,7 +382,7 @@ def test_the_cell_started_clean():
 # use PostgreSQL, start the course's throwaway server and launch Jupyter from the same shell:
 #
 # ```bash
-# export DATABASE_URL=$(scripts/postgres start)   # prints postgresql+asyncpg://postgres@127.0.0.1:54329/shelter
+# export DATABASE_URL=$(scripts/postgres start)   # prints postgresql+asyncpg://course:<password>@127.0.0.1:54329/shelter
 # ./launch.sh
 # ```
 #
