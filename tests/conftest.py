@@ -10,7 +10,15 @@ import os
 
 import pytest
 
-from course.database import DatabaseUnavailable, describe, prepare, remember_selection, test_database_url
+from course.database import (
+    DatabaseUnavailable,
+    describe,
+    lost_connection,
+    lost_connection_message,
+    prepare,
+    remember_selection,
+    test_database_url,
+)
 
 # The app reads its settings at import time: point its own engine at this process's test
 # database before anything imports `app`, so even a test that bypasses the override
@@ -45,6 +53,15 @@ def pytest_sessionstart(session):
         asyncio.run(prepare(TEST_DATABASE_URL))
     except DatabaseUnavailable as exc:
         pytest.exit(str(exc), returncode=3)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A server that goes away mid-run stops the run with one message, not one error per test."""
+    report = yield
+    if call.excinfo is not None and lost_connection(call.excinfo.value):
+        item.session.shouldstop = lost_connection_message(TEST_DATABASE_URL)
+    return report
 
 
 def pytest_report_header(config):
