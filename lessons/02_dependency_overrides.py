@@ -359,7 +359,7 @@ print("overrides after the failed test:", app.dependency_overrides)
 #
 # "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025, on a blog
 # about upgrading Python applications) installs its session override in the client fixture and ends
-# that fixture with `app.dependency_overrides.clear()`; its table of pitfalls gives the same call as
+# that fixture with `app.dependency_overrides.clear()`; its table of common mistakes gives the same call as
 # the cure for an override that was not cleared. Two situations a real suite meets. First, another
 # fixture, wider-scoped, has installed an override of its own (a fake notifier for the whole module):
 
