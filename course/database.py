@@ -222,8 +222,13 @@ def lost_connection(error: BaseException) -> bool:
     while seen is not None:
         if isinstance(seen, ConnectionError) or getattr(seen, "sqlstate", None) in _SERVER_GONE:
             return True
+        # SQLAlchemy's own verdict: the DBAPI error was a disconnect, the connection is invalidated
+        if getattr(seen, "connection_invalidated", False):
+            return True
         name = type(seen).__name__
-        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"} or "connection was closed" in str(seen):
+        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"} or any(
+            text in str(seen) for text in ("connection was closed", "connection is closed")
+        ):
             return True
         seen = seen.__cause__ or getattr(seen, "orig", None)
     return False

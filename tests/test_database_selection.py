@@ -247,7 +247,9 @@ async def test_a_server_that_goes_away_is_recognised_as_such():
     try:
         async with engine.connect() as victim, engine.connect() as killer:
             pid = await victim.scalar(text("SELECT pg_backend_pid()"))
-            await killer.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            # timeout 5000 ms: returns once the backend has gone, so the next statement meets a
+            # closed connection (not one whose termination notice asyncpg is still reading)
+            await killer.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
             with pytest.raises(Exception) as caught:
                 await victim.scalar(text("SELECT 1"))
     finally:
