@@ -1,12 +1,17 @@
 """The GitHub workflow runs what CI runs here: it cannot run on this machine, so its shape is checked.
 
-actionlint cannot be installed here (its package downloads a binary at build time), so this test
-checks what matters for a fork: the file parses, every job runs the README's own test command or
-builds the Binder image, the Pythons it tests are the oldest and newest the project promises, and
-every script it calls exists in the repository.
+actionlint cannot be installed here (its PyPI package downloads a binary from GitHub at build
+time), so the file is audited by zizmor (a wheel on PyPI, run with --offline): a workflow syntax or
+expression error, an action not pinned to a commit, a checkout that keeps its token, a template
+injection, all fail the test with zizmor's own report. The rest checks what matters for a fork:
+every job runs the README's own test command or builds the Binder image, the Pythons it tests are
+the oldest and newest the project promises, and every script it calls exists in the repository.
 """
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -49,3 +54,30 @@ def test_every_local_script_the_workflow_calls_exists():
     text = WORKFLOW.read_text(encoding="utf-8")
     for script in set(re.findall(r"(?:\./|\b)((?:scripts|binder)/[\w.-]+|run-tests\.sh)", text)):
         assert (ROOT / script).exists(), f"{script} is called by the workflow but missing"
+
+
+def zizmor() -> str:
+    found = shutil.which("zizmor", path=str(Path(sys.executable).parent)) or shutil.which("zizmor")
+    assert found, "zizmor is not installed: it is pinned in requirements.txt (run scripts/bootstrap)"
+    return found
+
+
+def test_zizmor_finds_nothing_in_the_workflow():
+    result = subprocess.run(
+        [zizmor(), "--offline", "--no-progress", str(WORKFLOW)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_does_reject_a_workflow_with_an_unpinned_action(tmp_path):
+    """Negative control: the audit above can fail (a tag instead of a commit, a kept token)."""
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(WORKFLOW.read_text(encoding="utf-8").replace(
+        "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "actions/checkout@v4"))
+    result = subprocess.run(
+        [zizmor(), "--offline", "--no-progress", str(bad)], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "unpinned-uses" in result.stdout + result.stderr
