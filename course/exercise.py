@@ -58,6 +58,22 @@ class Mutant:
     hint: str = ""
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A changed but still correct world the learner's test must keep passing in.
+
+    A mutant breaks the app and the test must fail; a condition changes only what a correct
+    test must not depend on (ids that do not start at 1, another order, a slower clock).
+    ``description`` completes the sentence "your test fails when ..."; ``install`` returns a
+    context manager that sets the condition up while it is active; ``advice`` says what to
+    change in the test.
+    """
+
+    description: str
+    install: Callable[[], AbstractContextManager[Any]]
+    advice: str = ""
+
+
 def attempted(obj: Any) -> bool:
     """False while ``obj`` (a function or source text) still holds the exercise placeholder.
 
@@ -185,12 +201,14 @@ def check_test(
     hint: str = "",
     args: Sequence[str] = (),
     namespace: dict[str, Any] | None = None,
+    conditions: Sequence[Condition] = (),
 ) -> None:
-    """Run the learner's test(s) against the real app, then against each mutant.
+    """Run the learner's test(s) against the real app, then under each condition, then against each mutant.
 
     ``tests`` are names of test functions defined in the notebook (a parametrized test's
     name with its id, ``"test_x[naive]"``, works too). ``hint`` is printed when a mutant
-    slips through. ``args`` are extra pytest options.
+    slips through. ``args`` are extra pytest options. ``conditions`` must not make the test
+    fail (see :class:`Condition`).
     """
     __tracebackhide__ = True
     if not tests:
@@ -215,6 +233,16 @@ def check_test(
             f"your test fails against the real app, which behaves correctly here, so the test needs fixing:\n{details}"
         )
 
+    for condition in conditions:
+        with condition.install():
+            run = _run(tests, args)
+        if run.code != 0:
+            details = "\n".join(f"  {line}" for line in run.failures) or run.output.strip()[-1500:]
+            advice = f"\n{condition.advice}" if condition.advice else ""
+            raise ExerciseIncomplete(
+                f"your test passes against the real app but fails when {condition.description}:\n{details}{advice}"
+            )
+
     slipped = []
     for mutant in mutants:
         with mutant.install():
@@ -233,3 +261,5 @@ def check_test(
     print(f"{WELL_DONE}: {names} passes against the real app and fails against each of {len(mutants)} broken versions:")
     for mutant in mutants:
         print(f"  - {mutant.description}")
+    for condition in conditions:
+        print(f"  and it still passes when {condition.description}")

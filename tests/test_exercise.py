@@ -12,7 +12,7 @@ import pytest
 
 from app.main import app as shelter_app
 from course import exercise
-from course.exercise import ExerciseIncomplete, Mutant, attempted, check_test, replace_route, report
+from course.exercise import Condition, ExerciseIncomplete, Mutant, attempted, check_test, replace_route, report
 
 
 def placeholder_test(client):
@@ -100,6 +100,32 @@ def test_a_mutant_that_slips_through_is_named(pytest_runs):
     assert "your test still passes when the route skips the lower-casing" in message
     assert "answers 200" not in message
     assert "Hint: compare the e-mail" in message
+
+
+def condition(name, state, advice=""):
+    return Condition(f"ids {name}", mutant(name, state).install, advice=advice)
+
+
+def test_a_condition_the_test_survives_is_named_in_the_verdict(pytest_runs, capsys):
+    pytest_runs["codes"] = {"answers 200": 1}
+    check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)],
+               conditions=[condition("start at 1001", pytest_runs)], namespace=globals())
+    assert "  and it still passes when ids start at 1001" in capsys.readouterr().out
+    assert [installed for installed, _ in pytest_runs["calls"]] == [None, "start at 1001", "answers 200"]
+
+
+def test_a_test_that_fails_under_a_condition_is_told_what_to_change(pytest_runs):
+    pytest_runs["codes"] = {"answers 200": 1, "start at 1001": 1}
+    pytest_runs["output"] = "FAILED t_0123456789abcdef0123456789abcdef.py::answered_test - assert 404 == 200"
+    with pytest.raises(ExerciseIncomplete) as caught:
+        check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)],
+                   conditions=[condition("start at 1001", pytest_runs, advice="use the id the POST returned")],
+                   namespace=globals())
+    message = str(caught.value)
+    assert message.startswith("your test passes against the real app but fails when ids start at 1001:")
+    assert "FAILED answered_test - assert 404 == 200" in message and message.endswith("use the id the POST returned")
+    assert pytest_runs["installed"] is None  # the condition was undone
+    assert len(pytest_runs["calls"]) == 2  # no mutant is tried against a test that fails under a condition
 
 
 def test_a_test_that_fails_against_the_real_app_shows_the_assertion(pytest_runs):
