@@ -40,7 +40,7 @@ from bench.strategies import STRATEGIES
 from bench.suite import CHECK_EVERY, count_checks
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:54329/shelter"  # scripts/postgres's default
+SCRIPTS_POSTGRES = Path(__file__).resolve().parent.parent / "scripts" / "postgres"
 SMOKE_TESTS = 5
 PACKAGES = ["fastapi", "starlette", "sqlalchemy", "asyncpg", "aiosqlite", "httpx", "pytest", "pytest-asyncio",
             "pytest-xdist", "asgi-lifespan", "matplotlib"]
@@ -101,7 +101,11 @@ def postgres_url(args) -> tuple[str, str]:
         return os.environ["BENCH_POSTGRES_URL"], "$BENCH_POSTGRES_URL"
     if os.environ.get("DATABASE_URL", "").startswith("postgresql"):
         return os.environ["DATABASE_URL"], "$DATABASE_URL"
-    return DEFAULT_PG_URL, "the default of scripts/postgres"
+    # The course's own server, if this user has one running (its URL carries the password).
+    status = subprocess.run([str(SCRIPTS_POSTGRES), "status"], capture_output=True, text=True, timeout=60)
+    if status.returncode == 0 and status.stdout.strip():
+        return status.stdout.strip(), "scripts/postgres status"
+    return "postgresql+asyncpg://course@127.0.0.1:1/shelter", "nowhere: no server runs (export DATABASE_URL=$(scripts/postgres start))"
 
 
 def versions() -> dict:

@@ -382,7 +382,7 @@ def test_the_cell_started_clean():
 # use PostgreSQL, start the course's throwaway server and launch Jupyter from the same shell:
 #
 # ```bash
-# export DATABASE_URL=$(scripts/postgres start)   # prints postgresql+asyncpg://course:<password>@127.0.0.1:54329/shelter
+# export DATABASE_URL=$(scripts/postgres start)   # prints postgresql+asyncpg://course:<password>@127.0.0.1:<port>/shelter
 # ./launch.sh
 # ```
 #
@@ -395,7 +395,7 @@ def test_the_cell_started_clean():
 # - **a)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
 # - **b)** Into an in-memory SQLite database that disappears with the kernel.
 # - **c)** Into the app's development database, `.data/shelter.sqlite`, the one `python -m app` serves and keeps.
-# - **d)** Into PostgreSQL on port 54329, started automatically.
+# - **d)** Into the course's PostgreSQL server, started automatically.
 
 # %% tags=["quiz-answer"]
 answer("00.4", "a")
