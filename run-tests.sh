@@ -34,6 +34,7 @@ nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
 step "generated files are current (learner notebooks, instructor guide)"
 $py -m course check
+$py -m course lock --check   # requirements.lock and binder/requirements.txt agree with requirements.txt
 $py -m course publish --check   # README launch links + notebooks table, and INSTRUCTOR_GUIDE.md
 $py -m course errors --check
 $py -m course figures --check

@@ -25,7 +25,9 @@ async def prepare_database() -> None:
 
 def main() -> None:
     asyncio.run(prepare_database())
-    uvicorn.run("app.main:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))
+    # ROOT_PATH: the prefix a proxy serves the app under (course/proxy.py), for the docs page's links.
+    uvicorn.run("app.main:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
+                root_path=os.environ.get("ROOT_PATH", "").rstrip("/"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
-| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]``."""
+| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
+| lock [--check]``."""
 
 import sys
 
@@ -41,6 +42,10 @@ def main(argv: list[str]) -> int:
         from course import figures
 
         return figures.main(args)
+    if command == "lock":
+        from course import lock
+
+        return lock.main(args)
     if command == "quiz-hash" and len(args) == 2:
         print(quiz.digest(*args))
         return 0

@@ -1,0 +1,31 @@
+"""The sample app inside a Jupyter session: a jupyter-server-proxy entry ("Shelter API" in the
+JupyterLab launcher) that starts ``python -m app`` on a free port and serves it, Swagger UI
+included, under ``<base_url>shelter-api/`` of the same server: on Binder and on a hub the learner
+opens ``.../shelter-api/docs`` next to ``.../lab`` with no port to expose and no extra login.
+
+Registered through the ``jupyter_serverproxy_servers`` entry point in pyproject.toml, so any
+environment with the course installed (``pip install -e .``) and jupyter-server-proxy has it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "shelter-api"
+
+
+def shelter_api() -> dict:
+    """jupyter-server-proxy's server-process settings for the sample app.
+
+    The proxy strips ``<base_url>shelter-api`` before it forwards a request (absolute_url is
+    False), so the app sees ``/docs`` and ``/openapi.json``; ROOT_PATH tells it the prefix the
+    browser sees, so the Swagger page asks for ``<base_url>shelter-api/openapi.json``.
+    """
+    return {
+        "command": [sys.executable, "-m", "app"],
+        "environment": {"PORT": "{port}", "ROOT_PATH": "{base_url}" + NAME},
+        "absolute_url": False,
+        "timeout": 60,
+        "new_browser_tab": True,
+        "launcher_entry": {"title": "Shelter API (Swagger UI)", "path_info": f"{NAME}/docs"},
+    }

@@ -1,0 +1,38 @@
+"""requirements.lock pins every package CI proved; the venv and the Binder image install exactly it."""
+
+from importlib import metadata
+
+from course import lock
+
+
+def test_the_lock_agrees_with_requirements_txt_and_binder_has_the_same_list():
+    assert lock.problems() == []
+
+
+def test_a_direct_pin_that_moved_without_a_new_lock_is_reported(tmp_path, monkeypatch):
+    """Negative control: editing requirements.txt without `python -m course lock` is caught."""
+    edited = tmp_path / "requirements.txt"
+    edited.write_text(lock.REQUIREMENTS.read_text().replace("fastapi==", "fastapi==0.0.1  # was ", 1))
+    monkeypatch.setattr(lock, "REQUIREMENTS", edited)
+    assert any(p.startswith("requirements.txt pins fastapi==0.0.1") for p in lock.problems())
+
+
+def test_a_binder_copy_that_drifted_is_reported(tmp_path, monkeypatch):
+    drifted = tmp_path / "requirements.txt"
+    drifted.write_text(lock.BINDER.read_text().replace("fastapi==", "fastapi>=", 1))
+    monkeypatch.setattr(lock, "BINDER", drifted)
+    assert any("is not the same list" in p for p in lock.problems())
+
+
+def test_the_running_environment_is_the_locked_one():
+    """What scripts/bootstrap installed is what CI proves: every locked version, none other."""
+    locked = lock.pins(lock.LOCK.read_text())
+    installed = {lock.normalise(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    wrong = {name: (version, installed.get(name)) for name, version in locked.items() if installed.get(name) != version}
+    assert wrong == {}, "installed versions differ from requirements.lock (run scripts/bootstrap): " + repr(wrong)
+
+
+def test_the_lock_has_no_local_reference_so_binder_caches_its_layer():
+    for text in (lock.LOCK.read_text(), lock.BINDER.read_text()):
+        lines = lock.lock_lines(text)
+        assert lines and all(lock.PIN.match(line) for line in lines), [l for l in lines if not lock.PIN.match(l)]
