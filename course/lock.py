@@ -11,8 +11,11 @@ packages than the ones CI proved. So:
   installs a requirements file that references nothing else (no ``-r``) *before* it copies the
   repository, so its pip layer is rebuilt only when the lock changes, not on every commit.
 
-``python -m course lock`` regenerates both (a minute: a fresh venv); ``--check`` (run-tests.sh)
-fails when either disagrees with requirements.txt.
+``python -m course lock --python /usr/bin/python3.11`` regenerates both (a minute: a fresh venv)
+with the oldest Python the course supports: a lock made on 3.11.7 picked a release that needs
+3.11.5, which Debian 12's Python 3.11.2 cannot install (tests/test_lock.py checks every locked
+package's Requires-Python against 3.11.0). ``--check`` (run-tests.sh) fails when either file
+disagrees with requirements.txt.
 """
 
 from __future__ import annotations
@@ -65,11 +68,11 @@ def lock_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def freeze() -> tuple[str, list[str]]:
+def freeze(interpreter: str) -> tuple[str, list[str]]:
     """(python version, pip freeze lines) of a fresh venv with requirements.txt installed."""
     with tempfile.TemporaryDirectory(prefix="course-lock-") as tmp:
         venv = Path(tmp) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
         python = str(venv / "bin" / "python")
         quiet = {"stdout": subprocess.DEVNULL}
         subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"],
@@ -84,11 +87,11 @@ def freeze() -> tuple[str, list[str]]:
     return version, lines
 
 
-def write() -> None:
-    if sys.version_info[:2] != (3, 11):
-        print(f"course lock: run it with Python 3.11, the oldest the course supports (this is "
-              f"{sys.version.split()[0]}): a newer one can pick versions 3.11 cannot install.", file=sys.stderr)
-    version, lines = freeze()
+def write(interpreter: str) -> None:
+    version, lines = freeze(interpreter)
+    if not version.startswith("3.11."):
+        print(f"course lock: made with Python {version}; use the oldest Python the course supports "
+              f"(--python /usr/bin/python3.11): a newer one can pick versions 3.11 cannot install.", file=sys.stderr)
     LOCK.write_text(LOCK_HEADER.format(python=version) + "\n".join(lines) + "\n")
     BINDER.write_text(BINDER_HEADER + "\n".join(lines) + "\n")
     print(f"course lock: {len(lines)} packages pinned in {LOCK.name} and {shown(BINDER)}")
@@ -120,8 +123,8 @@ def main(args: list[str]) -> int:
         print(f"OK: {LOCK.name} ({len(pins(LOCK.read_text()))} packages) agrees with requirements.txt, "
               f"and {shown(BINDER)} is the same list")
         return 0
-    if args:
-        print("usage: python -m course lock [--check]", file=sys.stderr)
+    if args and (len(args) != 2 or args[0] != "--python"):
+        print("usage: python -m course lock [--check | --python PATH]", file=sys.stderr)
         return 2
-    write()
+    write(args[1] if args else sys.executable)
     return 0

@@ -36,3 +36,18 @@ def test_the_lock_has_no_local_reference_so_binder_caches_its_layer():
     for text in (lock.LOCK.read_text(), lock.BINDER.read_text()):
         lines = lock.lock_lines(text)
         assert lines and all(lock.PIN.match(line) for line in lines), [l for l in lines if not lock.PIN.match(l)]
+
+
+def test_every_locked_package_installs_on_the_oldest_python_the_course_promises():
+    """README says Python >= 3.11: Debian 12's 3.11.2 included (a lock made on 3.11.7 once
+    pinned soupsieve 4.1.3, which needs 3.11.5, and scripts/binder-sim's pip failed on 3.11.2)."""
+    from packaging.specifiers import SpecifierSet
+
+    locked = lock.pins(lock.LOCK.read_text())
+    too_new = {}
+    for dist in metadata.distributions():
+        name = lock.normalise(dist.metadata["Name"])
+        requires = dist.metadata.get("Requires-Python")
+        if locked.get(name) == dist.version and requires and "3.11.0" not in SpecifierSet(requires):
+            too_new[name] = requires
+    assert too_new == {}, "regenerate with: python -m course lock --python /usr/bin/python3.11"
