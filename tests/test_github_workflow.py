@@ -37,11 +37,13 @@ def test_the_tests_job_runs_the_readme_test_command_on_both_databases():
     assert "./run-tests.sh --all" in (ROOT / ".ci" / "run").read_text()  # the same command as CI here
 
 
-def test_the_tests_job_covers_the_oldest_python_the_project_promises():
+def test_the_tests_job_covers_the_oldest_and_newest_python_the_project_promises():
     pythons = workflow()["jobs"]["tests"]["strategy"]["matrix"]["python"]
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    oldest = re.fullmatch(r">=\s*(3\.\d+)", requires).group(1)
-    assert pythons[0] == oldest
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    oldest = re.fullmatch(r">=\s*(3\.\d+)", project["requires-python"]).group(1)
+    promised = [c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")]
+    assert promised[0] == oldest
+    assert {promised[0], promised[-1]} <= set(pythons)
 
 
 def test_the_binder_job_builds_with_repo2docker_and_starts_through_binder_start():
