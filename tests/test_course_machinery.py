@@ -17,9 +17,14 @@ from course.quiz import WrongAnswer, answer
 
 class _ImportedOnUse:
     """nbformat, imported by the first test that uses it: collecting the suite must not pay
-    for its import (nbformat -> jsonschema -> a grammar compiled at import: about a second)."""
+    for its import (nbformat -> jsonschema -> a grammar compiled at import: about a second).
+    Private names are not nbformat's: pytest probes every module attribute for fixture markers
+    (``_fixture_function_marker``, ``__pytest_wrapped__``), and answering those by importing
+    nbformat made every collection pay for it after all."""
 
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
         import nbformat
 
         return getattr(nbformat, name)

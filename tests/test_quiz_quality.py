@@ -17,12 +17,12 @@ Every failure names the quiz (or lesson) and the rule it breaks.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import jupytext
 import pytest
 
 from course import guide, quiz
@@ -55,6 +55,8 @@ class Quiz:
 
 def markdown_quizzes(path: Path) -> dict[str, dict[str, str]]:
     """``{"04.1": {"a": "option text", ...}}`` from the lesson's markdown cells."""
+    import jupytext  # here, not at import: collecting the suite must not load jupytext and nbformat
+
     found: dict[str, dict[str, str]] = {}
     for cell in jupytext.read(path).cells:
         if cell.cell_type != "markdown":
@@ -91,13 +93,16 @@ def lesson_quizzes(path: Path) -> list[Quiz]:
     return out
 
 
-ALL = {path.stem: lesson_quizzes(path) for path in LESSONS}
+@functools.cache
+def all_quizzes() -> dict[str, list[Quiz]]:
+    """Every lesson's quizzes, read by the first test that needs them, not while the suite is collected."""
+    return {path.stem: lesson_quizzes(path) for path in LESSONS}
 IDS = [path.stem for path in LESSONS]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_at_least_three_quizzes_per_lesson(path):
-    quizzes = ALL[path.stem]
+    quizzes = all_quizzes()[path.stem]
 
     assert len(quizzes) >= 3, f"{path.stem}: {len(quizzes)} quiz(zes); the rule is at least three per lesson"
 
@@ -105,10 +110,10 @@ def test_at_least_three_quizzes_per_lesson(path):
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_every_quiz_option_has_feedback_and_every_quiz_a_right_answer(path):
     problems = []
-    markdown = {q.id for q in ALL[path.stem]}
+    markdown = {q.id for q in all_quizzes()[path.stem]}
     for qid in sorted(set(bank(path)) - markdown):
         problems.append(f"quiz {qid}: in course/quizzes/{path.stem}.toml but not in the lesson's markdown")
-    for q in ALL[path.stem]:
+    for q in all_quizzes()[path.stem]:
         if not q.options:
             problems.append(f"quiz {q.id}: no options ('- **a)** ...') under its question")
         if not q.feedback:
@@ -127,7 +132,7 @@ def test_every_quiz_option_has_feedback_and_every_quiz_a_right_answer(path):
 
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_no_letter_is_right_in_more_than_40_percent_of_a_lessons_quizzes(path):
-    quizzes = [q for q in ALL[path.stem] if q.right]
+    quizzes = [q for q in all_quizzes()[path.stem] if q.right]
     counts = Counter(q.right for q in quizzes)
     limit = int(MAX_SHARE_OF_ONE_LETTER * len(quizzes))
     too_often = {letter: n for letter, n in counts.items() if n > MAX_SHARE_OF_ONE_LETTER * len(quizzes)}
@@ -140,13 +145,13 @@ def test_no_letter_is_right_in_more_than_40_percent_of_a_lessons_quizzes(path):
 
 
 def test_every_letter_is_right_somewhere_in_the_course():
-    used = {q.right for quizzes in ALL.values() for q in quizzes if q.right}
+    used = {q.right for quizzes in all_quizzes().values() for q in quizzes if q.right}
 
     assert set(LETTERS) <= used, f"no quiz in the course has {', '.join(sorted(set(LETTERS) - used))}) as its right option"
 
 
 def test_the_right_option_is_the_longest_in_at_most_a_third_of_the_quizzes():
-    quizzes = [q for qs in ALL.values() for q in qs if q.right]
+    quizzes = [q for qs in all_quizzes().values() for q in qs if q.right]
     longest = [q.id for q in quizzes if q.right_is_longest]
 
     assert len(longest) <= MAX_SHARE_LONGEST * len(quizzes), (
@@ -157,7 +162,7 @@ def test_the_right_option_is_the_longest_in_at_most_a_third_of_the_quizzes():
 @pytest.mark.parametrize("path", LESSONS, ids=IDS)
 def test_no_feedback_begins_with_right_or_wrong(path):
     offending = [f"quiz {q.id} option {letter}): feedback begins {text.split()[0]!r}"
-                 for q in ALL[path.stem] for letter, text in sorted(q.feedback.items())
+                 for q in all_quizzes()[path.stem] for letter, text in sorted(q.feedback.items())
                  if FEEDBACK_VERDICT.match(text)]
 
     assert not offending, ("\n".join(offending) + "\nthe check already says 'is right' / 'is not right': "
