@@ -181,6 +181,34 @@ def _prepare_sqlite(parsed: URL) -> None:
         ) from exc
 
 
+#: PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1), silently but for a NOTICE.
+MAX_NAME_BYTES = 63
+#: ``DROP DATABASE ... WITH (FORCE)`` (lesson 06's check) needs PostgreSQL 13.
+MIN_SERVER_VERSION = 130000
+
+
+def _check_name_length(url: str, name: str) -> None:
+    """A test database name PostgreSQL would truncate could meet another learner's: refuse it."""
+    if len(name.encode()) > MAX_NAME_BYTES:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"The test database name {name!r} is {len(name.encode())} bytes long; PostgreSQL cuts names at "
+            f"{MAX_NAME_BYTES}, so two learners' test databases could end up the same one.\n  {ENV_VAR}={shown}\n"
+            f"Use a shorter database name in DATABASE_URL (at most {MAX_NAME_BYTES - 20} characters leaves room for "
+            f"the '{TEST_PREFIX}...' suffixes), or fall back to SQLite: unset DATABASE_URL"
+        )
+
+
+def _check_server_version(url: str, version_num: int) -> None:
+    if version_num < MIN_SERVER_VERSION:
+        parsed = make_url(url)
+        raise DatabaseUnavailable(
+            f"PostgreSQL at {parsed.host}:{parsed.port or 5432} is version {version_num // 10000}; the course needs "
+            f"13 or later (it uses DROP DATABASE ... WITH (FORCE)).\n"
+            f"Use a newer server (scripts/postgres start runs one of your own), or fall back to SQLite: unset DATABASE_URL"
+        )
+
+
 async def prepare(url: str) -> None:
     """Make sure the database in ``url`` exists (create it if needed), or explain why not.
 
@@ -190,12 +218,14 @@ async def prepare(url: str) -> None:
     if backend(parsed) == "sqlite":
         _prepare_sqlite(parsed)
         return
+    _check_name_length(url, parsed.database or "")
     admin = create_async_engine(
         parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
     )
     try:
         async with admin.connect() as conn:
+            _check_server_version(url, int(await conn.scalar(text("SHOW server_version_num"))))
             exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
             if not exists:
                 # An identifier cannot be a bind parameter: quote it as one (a name like

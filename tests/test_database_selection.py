@@ -259,3 +259,49 @@ async def test_a_server_that_goes_away_is_recognised_as_such():
     assert not database.lost_connection(ValueError("a bug in a test"))
     assert not database.lost_connection(FileNotFoundError("data.csv"))
     assert "went away during the run" in database.lost_connection_message(database.selected_url())
+
+
+# --- a shared server: what each learner needs (INSTRUCTOR_GUIDE.md, "One shared server") ---------
+
+def test_test_databases_are_named_after_the_learners_database_so_distinct_names_never_collide():
+    learners = ["alice", "bob", "alice2"]
+    siblings = {name: {make_url(database.sibling_url(PG.replace("/shelter", f"/{name}"), s)).database
+                       for s in ("master", "gw0", "gw1", "nb03", "nb06")} for name in learners}
+    assert siblings["alice"] == {"alice_test_master", "alice_test_gw0", "alice_test_gw1", "alice_test_nb03", "alice_test_nb06"}
+    everyone = [db for names in siblings.values() for db in names]
+    assert len(everyone) == len(set(everyone)), "two learners would share a test database"
+    assert not set(everyone) & set(learners), "a test database would be a learner's own database"
+
+
+async def test_a_database_name_postgresql_would_truncate_is_refused_before_connecting():
+    long = "learner_" + "x" * 50  # + "_test_nb03" = 68 bytes > 63: truncated names could meet
+    url = database.sibling_url(UNREACHABLE_PG.replace("/shelter", f"/{long}"), "nb03")
+    with pytest.raises(database.DatabaseUnavailable) as caught:
+        await database.prepare(url)  # port 1: had it connected, the message would say "not reachable"
+    message = str(caught.value)
+    assert "PostgreSQL cuts names at 63" in message
+    assert "Use a shorter database name in DATABASE_URL" in message and "unset DATABASE_URL" in message
+    assert "s3cret" not in message
+
+
+def test_a_server_older_than_13_is_named_with_what_to_do():
+    database._check_server_version(PG, 130000)  # 13.0 is enough
+    with pytest.raises(database.DatabaseUnavailable) as caught:
+        database._check_server_version(PG, 120017)
+    message = str(caught.value)
+    assert message.startswith("PostgreSQL at 127.0.0.1:54329 is version 12; the course needs 13 or later")
+    assert "WITH (FORCE)" in message and "unset DATABASE_URL" in message
+
+
+def test_a_role_without_createdb_is_told_to_get_the_right():
+    class Refused(Exception):
+        sqlstate = "42501"
+
+    message = database._refused_message(PG, Refused("permission denied to create database"))
+    assert message.startswith("User 'postgres' may not create the test database 'shelter' at 127.0.0.1:54329")
+    assert "ALTER ROLE ... CREATEDB" in message and "unset DATABASE_URL" in message
+
+
+@pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
+async def test_the_course_server_passes_the_version_check():
+    await database.prepare(database.test_database_url())  # would raise on a server older than 13
