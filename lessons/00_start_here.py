@@ -81,7 +81,8 @@ nb
 # reservations left unpaid. Small, but it has the parts real applications trip over in tests.
 #
 # Here are its routes, read from the OpenAPI description FastAPI builds for the application object
-# (the same one the interactive docs at `/docs` show when you serve it with `python -m app`):
+# (the same one its interactive docs show: in JupyterLab, the launcher's **Shelter API (Swagger UI)**
+# tile serves the app and opens them; on a terminal, `python -m app` serves them at `/docs`):
 
 # %%
 from app.main import app as shelter
