@@ -21,9 +21,10 @@ import ipytest
 
 from course import database
 
-# no:nbval: the nbval plugin is useless inside a cell and its import (nbformat, jsonschema)
-# costs seconds on a notebook's first test run.
-PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+# no:nbval, no:schemathesis, no:hypothesispytest: plugins useless inside a cell whose imports
+# (nbformat and jsonschema; schemathesis and hypothesis) cost seconds on a notebook's first test run.
+PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval",
+               "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-W", "ignore::pytest.PytestAssertRewriteWarning")
 
 
 @dataclass(frozen=True)

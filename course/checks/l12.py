@@ -17,7 +17,8 @@ from pathlib import Path
 from course.database import count_rows
 from course.exercise import ExerciseIncomplete, attempted, not_attempted
 
-PYTEST = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:nbval", "--tb=no"]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:nbval",
+          "-p", "no:schemathesis", "-p", "no:hypothesispytest", "--tb=no"]
 
 
 async def check_adopter_tests(project: Path, database_url: str, leftover_url: str, *, seed: int = 2026) -> None:
