@@ -7,6 +7,7 @@ schema is recreated once per run; every test then runs inside a rolled-back tran
 
 import asyncio
 import os
+import sys
 
 import pytest
 
@@ -62,6 +63,16 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and lost_connection(call.excinfo.value):
         item.session.shouldstop = lost_connection_message(TEST_DATABASE_URL)
     return report
+
+
+#: Modules that cost collection the most (nbformat compiles a grammar at import): only the tests
+#: that use them import them, when they run. ``test_startup.py`` checks the list stays empty.
+IMPORTED_WHILE_COLLECTING = pytest.StashKey[list[str]]()
+SLOW_IMPORTS = ("nbformat", "jupytext", "nbclient", "jsonschema")
+
+
+def pytest_collection_finish(session):
+    session.config.stash[IMPORTED_WHILE_COLLECTING] = [name for name in SLOW_IMPORTS if name in sys.modules]
 
 
 def pytest_report_header(config):
