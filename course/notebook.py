@@ -21,10 +21,12 @@ import ipytest
 
 from course import database
 
-# no:nbval, no:schemathesis, no:hypothesispytest: plugins useless inside a cell whose imports
-# (nbformat and jsonschema; schemathesis and hypothesis) cost seconds on a notebook's first test run.
-PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:nbval",
-               "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+# Plugins useless inside a cell (or a lesson's pytest process) whose imports (nbformat and
+# jsonschema; schemathesis and hypothesis) cost seconds per pytest start: the same three that
+# pyproject.toml's addopts turn off for the suite.
+PLUGINS_OFF = ("-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
+PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", *PLUGINS_OFF,
+               "-W", "ignore::pytest.PytestAssertRewriteWarning")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ The server runs under a hub-like prefix (``/user/learner/``) with a token, as on
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from course.proxy import NAME, shelter_api
+from tests.test_postgres_script import _free_port as free_port
 
 pytestmark = pytest.mark.subprocess  # starts a Jupyter server and the app
 
@@ -32,12 +32,6 @@ def test_the_proxy_entry_starts_the_app_with_the_prefix_it_is_served_under():
     assert settings["command"][1:] == ["-m", "app"]
     assert settings["environment"] == {"PORT": "{port}", "ROOT_PATH": "{base_url}" + NAME}
     assert settings["launcher_entry"]["path_info"] == f"{NAME}/docs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

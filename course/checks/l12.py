@@ -16,9 +16,9 @@ from pathlib import Path
 
 from course.database import count_rows
 from course.exercise import ExerciseIncomplete, attempted, not_attempted
+from course.notebook import PLUGINS_OFF
 
-PYTEST = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:nbval",
-          "-p", "no:schemathesis", "-p", "no:hypothesispytest", "--tb=no"]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", *PLUGINS_OFF, "--tb=no"]
 
 
 async def check_adopter_tests(project: Path, database_url: str, leftover_url: str, *, seed: int = 2026) -> None:
