@@ -38,6 +38,8 @@ $py -m course lock --check   # requirements.lock and binder/requirements.txt agr
 $py -m course publish --check   # README launch links + notebooks table, and INSTRUCTOR_GUIDE.md
 $py -m course errors --check
 $py -m course figures --check
+$py -m course claims --check   # one verdict per published claim (course/claims.toml)
+$py -m course refs --check     # every "lesson NN" reference resolves to the lesson that teaches its topic
 
 step "reference suite, random order"
 $py -m pytest tests

@@ -1,6 +1,7 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
 | guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
+| claims [--check | --write] | refs [--check | --write]
 | lock [--check]``."""
 
 import sys
@@ -42,6 +43,14 @@ def main(argv: list[str]) -> int:
         from course import figures
 
         return figures.main(args)
+    if command == "claims":
+        from course import claims
+
+        return claims.main(args)
+    if command == "refs":
+        from course import refs
+
+        return refs.main(args)
     if command == "lock":
         from course import lock
 

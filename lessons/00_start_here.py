@@ -227,7 +227,7 @@ print(f"httpx {httpx.__version__}: {type(error).__name__}: {error}")
 assert "unexpected keyword argument 'app'" in str(error)
 
 # %% [markdown]
-# **Verdict:** outdated. httpx 0.28 removed the `app=` shortcut (it had been deprecated since 0.27);
+# **Verdict:** <!-- verdict:asyncclient-app-in-process -->outdated<!-- /verdict -->. httpx 0.28 removed the `app=` shortcut (it had been deprecated since 0.27);
 # such a test fails before sending a single request. Pass the app through a transport:
 # `AsyncClient(transport=ASGITransport(app=app), base_url="http://test")`, and run the lifespan with
 # `LifespanManager` when the app has one.

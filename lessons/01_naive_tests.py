@@ -357,7 +357,7 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 # The first test passes, the second finds the first one's Rex: with `scope="module"` every test of the
 # module shares one database and one session, so order dependence is back, within each file.
 #
-# **Verdict:** misleading. The fixture does keep its own data away from your real data and starts each
+# **Verdict:** <!-- verdict:module-scoped-in-memory-sqlite-isolates -->misleading<!-- /verdict -->. The fixture does keep its own data away from your real data and starts each
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
 # override; lesson 02), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
@@ -411,8 +411,9 @@ assert reasons["test_create_rex_again"] == "assert 409 == 400"
 
 # %% [markdown]
 # The post's explanation, on both databases: Rex from the first test is still there, the second insert
-# hits the unique name. But the post's tests run with pytest-asyncio's defaults, and since 1.0 those
-# give **every test an event loop of its own** (`asyncio_default_test_loop_scope = "function"`).
+# hits the unique name. But the post's tests run with pytest-asyncio's defaults, and those give
+# **every test an event loop of its own**, as they did throughout the 0.x releases (a function-scoped
+# `event_loop` fixture; in 1.x `asyncio_default_test_loop_scope = "function"`).
 # The same two tests with those defaults (`-o` sets an ini option for one run):
 
 # %% tags=["nbval-ignore-output"]
@@ -430,7 +431,7 @@ print("rows:", await count_rows(nb.database_url))
 # pooled asyncpg connection that the first test opened on its own loop, which is gone. (This output differs by database, so the course does not compare
 # it; the cell asserts the fact for the backend in use.)
 #
-# **Verdict:** accurate on SQLite, and on PostgreSQL when the tests share one event loop: the second
+# **Verdict:** <!-- verdict:second-test-fails-because-of-first-row -->accurate on SQLite, and on PostgreSQL when the tests share one event loop<!-- /verdict -->: the second
 # insert of a unique name fails because of the first test's row. With pytest-asyncio 1.x defaults on
 # PostgreSQL it is not what you see: the second test fails earlier, with a loop error, before any
 # insert, and fixing the leftover row would not make it pass. Keep the app's engine and the tests on

@@ -417,7 +417,7 @@ app.dependency_overrides.clear()
 
 # %% [markdown]
 # pytest never runs the code after the `yield` of a fixture whose set-up raised, so the override
-# outlived the run. **Verdict:** half true. In the post's one-fixture suite `clear()` does undo the
+# outlived the run. **Verdict:** <!-- verdict:overrides-clear-undoes-override -->half true<!-- /verdict -->. In the post's one-fixture suite `clear()` does undo the
 # override, but it is a blunt tool: it removes overrides other fixtures still need, and it does not
 # run at all when the fixture fails before its `yield`. Restore exactly what you changed, in a `with`
 # block that exits whatever happens: `override_dependency`.

@@ -527,7 +527,7 @@ run_tests("test_health_question_style", expect="failed", args=["--tb=line"])
 print("loops made by the event_loop fixture:", len(loops_made))
 
 # %% [markdown]
-# **Verdict:** outdated, on both counts, with pytest-asyncio 1.5 and httpx 0.28. The client fixture
+# **Verdict:** <!-- verdict:session-event-loop-and-asyncclient-app -->outdated, on both counts<!-- /verdict -->, with pytest-asyncio 1.5 and httpx 0.28. The client fixture
 # fails with `TypeError: AsyncClient.__init__() got an unexpected keyword argument 'app'`. The
 # `event_loop` fixture is worse: no error, no warning, and it never runs (zero loops made), because
 # pytest-asyncio 1.x no longer looks for it; the loop it was meant to share is now chosen by

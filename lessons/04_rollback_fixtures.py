@@ -735,7 +735,7 @@ show_leftovers()
 # and the teardown fails again. Nothing leaked this time only because nothing committed after the
 # rollback.
 #
-# **Verdict:** does not hold, on either path. When the route commits, the commit is real and the
+# **Verdict:** <!-- verdict:same-session-transaction-rollback -->does not hold, on either path<!-- /verdict -->. When the route commits, the commit is real and the
 # rows stay; when it rolls back, it rolls back the test's own data. The fixture isolates only tests
 # whose app code never calls `commit()` or `rollback()`, and such apps are rare. The working
 # version is step 4 (`tests/isolation.py`): the test owns the connection and its transaction, and

@@ -504,7 +504,7 @@ await delete_animals()
 assert leaked == ["Committed"]
 
 # %% [markdown]
-# **Verdict:** wrong: leaving a `begin_nested()` block normally releases the savepoint, it never
+# **Verdict:** <!-- verdict:begin-nested-exit-rolls-back -->wrong<!-- /verdict -->: leaving a `begin_nested()` block normally releases the savepoint, it never
 # rolls back to it (`RELEASE SAVEPOINT`, not `ROLLBACK TO`). The flushed row disappeared only because the session was then closed without a
 # commit (the `ROLLBACK` of the whole transaction). As soon as the test, or the app through that
 # session, calls `commit()`, SQLAlchemy commits the whole transaction, savepoint included, and the

@@ -492,7 +492,7 @@ assert outcome == {"postgresql": "canceling statement due to lock timeout", "sql
 answer("07.4", "a")
 
 # %% [markdown]
-# **Verdict:** half true. The rollback keeps the database clean after each test, so tests do not see
+# **Verdict:** <!-- verdict:rollback-isolation-parallel -->half true<!-- /verdict -->. The rollback keeps the database clean after each test, so tests do not see
 # each other's **leftovers**; but tests running at the same time on one database still meet each
 # other's **uncommitted** rows and locks: PostgreSQL makes one wait for the other (and can
 # deadlock), SQLite lets one write at a time. Parallel rollback tests need a database per worker

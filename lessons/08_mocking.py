@@ -403,7 +403,7 @@ async def test_patch_the_method_with_autospec(client, reservation):
     mock_charge.assert_awaited_once_with(ANY, amount_cents=9000, reference=f"adoption-{reservation['id']}")
 
 # %% [markdown]
-# **Verdict:** patching is a fair tool, with three corrections for our app. Patch where the name is
+# **Verdict:** <!-- verdict:patch-payment-return-value -->patching is a fair tool, with three corrections for our app<!-- /verdict -->. Patch where the name is
 # looked up when the code runs: a method on its class works; a FastAPI dependency function does not,
 # because `Depends` holds the original (use `dependency_overrides`). On Python 3.8+ `patch` makes an
 # `AsyncMock` for an `async def`, so `return_value` is the awaited result, no coroutine needed, but it

@@ -635,7 +635,7 @@ assert outcome.startswith("IntegrityError" if nb.backend == "postgresql" else "n
 # move the sequence (`setval`) after inserting fixed ones.
 
 # %% [markdown]
-# **Verdict:** the diagnosis is often right, the rule is too strong, and the remedy is wrong. A
+# **Verdict:** <!-- verdict:integrity-error-means-leftover-data -->the diagnosis is often right, the rule is too strong, and the remedy is wrong<!-- /verdict -->. A
 # unique-constraint `IntegrityError` in a test often means rows left behind by an earlier test or
 # run, as our negative control shows; but a test may cause one on purpose, and on PostgreSQL a row
 # with an explicit id causes one with no leftover at all. A savepoint around the **test's** session
