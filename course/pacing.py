@@ -47,6 +47,7 @@ WORD = re.compile(r"[\w'’-]+")
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.M)
 DEEP_DIVE_HEADING = re.compile(r"\(deep dive\)\s*$", re.I)
 MERMAID = re.compile(r"^```mermaid\s*$.*?^```\s*$", re.M | re.S)
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 EXERCISE = re.compile(r"^###\s+Exercise\s+\d+\s*:", re.M)
 QUIZ = re.compile(r"\*\*Quiz\s+\d\d\.\d+\.\*\*")
 MINUTES = {"teaching": re.compile(r"\*\*Teaching:\*\*\s*(\d+)\s*min", re.I),
@@ -171,7 +172,7 @@ def measure_cell(cell) -> Part:
             return part
         text = cell.source
         part.diagrams = len(MERMAID.findall(text))
-        prose = MERMAID.sub(" ", text)
+        prose = COMMENT.sub(" ", MERMAID.sub(" ", text))  # markers (figures, refs, verdicts) are not read
         part.words = len(WORD.findall(prose))
         part.exercises = len(EXERCISE.findall(prose))
         part.quizzes = len(QUIZ.findall(prose))

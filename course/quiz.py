@@ -18,6 +18,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from course.refs import strip_markers
+
 BANK_DIR = Path(__file__).parent / "quizzes"
 SALT = "fastapi-db-testing-course"
 QUIZ_ID = re.compile(r"^(\d\d)\.(\d+)$")
@@ -59,7 +61,8 @@ def load_bank(lesson: str) -> dict[str, Quiz]:
         raise LookupError(f"expected one quiz bank course/quizzes/{lesson}_*.toml, found {len(files)}")
     raw = tomllib.loads(files[0].read_text(encoding="utf-8"))
     return {
-        f"{lesson}.{key}": Quiz(f"{lesson}.{key}", entry["answer"], {k.lower(): v for k, v in entry["feedback"].items()})
+        # Feedback is printed as plain text: lesson references and verdicts lose their (invisible) markers.
+        f"{lesson}.{key}": Quiz(f"{lesson}.{key}", entry["answer"], {k.lower(): strip_markers(v) for k, v in entry["feedback"].items()})
         for key, entry in raw.items()
     }
 

@@ -59,6 +59,7 @@
 
 # %% [markdown]
 # ## The setup cell
+# <!-- topic:test-database-selection -->
 #
 # Every notebook starts with this cell. `setup("00")` gives the notebook its **own database**, empty,
 # points the `DATABASE_URL` environment variable at it *before* anything imports the app (the app
@@ -93,8 +94,8 @@ for path, operations in shelter.openapi()["paths"].items():
 
 # %% [markdown]
 # Animals and adopters are created and read; `POST /animals/arrivals` registers a newcomer under the
-# first free name from a list of candidates (lesson 06 tests its retry); adoptions are reserved, then
-# paid through the gateway (lesson 08 mocks it). Each part of the app lives in one obvious module, and
+# first free name from a list of candidates (<!-- ref:retry-routes -->lesson 06<!-- /ref --> tests its retry); adoptions are reserved, then
+# paid through the gateway (<!-- ref:mock-gateway -->lesson 08<!-- /ref --> mocks it). Each part of the app lives in one obvious module, and
 # the first line of each module's docstring says what it is for:
 
 # %%
@@ -118,6 +119,7 @@ for name in MODULES + ["tests.isolation", "tests.conftest"]:
 
 # %% [markdown]
 # ## 2. A first request, without a server
+# <!-- topic:asyncclient-transport -->
 #
 # Tests do not need a running server: `httpx.AsyncClient` can hand each request straight to the ASGI
 # application through `ASGITransport`. One catch: `ASGITransport` sends requests only. It never runs
@@ -168,7 +170,7 @@ answer("00.1", "b")
 # Let us see. Both requests go through one client, inside the lifespan. The app uses its own engine
 # (`app.db.engine`), which keeps a pool of connections tied to the event loop they were opened on;
 # disposing of it at the end keeps later cells, which run on other loops, from reusing them
-# (lesson 03 shows what happens otherwise). We print neither the id nor the arrival time: they differ
+# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens otherwise). We print neither the id nor the arrival time: they differ
 # from run to run.
 
 # %%
@@ -198,7 +200,7 @@ await count_rows(nb.database_url)
 # %% [markdown]
 # One row stays behind after our two requests. Run the request cell again and even the *first* POST
 # gets a 409: the database remembers. Tests that share a database this way depend on each other; that
-# is the whole subject of lesson 01. Here we simply empty the tables again (`reset_schema` is what
+# is the whole subject of <!-- ref:leftover-rows -->lesson 01<!-- /ref -->. Here we simply empty the tables again (`reset_schema` is what
 # `setup()` uses):
 
 # %%
@@ -533,7 +535,7 @@ assert kernel_mb > 20  # a kernel with the app, SQLAlchemy and pytest loaded
 # - `%%ipytest` first deletes every `test*` name in the notebook, then runs the tests of its cell.
 # - `DATABASE_URL` picks the backend (unset: SQLite); each notebook works in its own
 #   `..._test_nbNN` database, emptied by `setup()`; `nb.backend` says which one is active.
-# - What the app commits stays in the database. Lesson 01 shows what that does to a test suite.
+# - What the app commits stays in the database. <!-- ref:leftover-rows -->Lesson 01<!-- /ref --> shows what that does to a test suite.
 # - On Binder, shut down the kernel of every notebook you have finished.
 #
 # **Next:** [01 · Naive tests and why they flake](01_naive_tests.ipynb)

@@ -72,7 +72,7 @@ REX = {"name": "Rex", "species": "dog"}
 # Points learners get wrong:
 # - "Just delete everything at the start of each test." It does make the first two tests pass, but it
 #   hides `test_rex_is_listed`'s dependency (it would fail *reliably* only if it ran first) and it is
-#   slow on real schemas (lesson 10 measures it).
+#   slow on real schemas (<!-- ref:isolation-benchmark -->lesson 10<!-- /ref --> measures it).
 # - "The 409 is a bug in the app." No: the app is right; the test assumed an empty database.
 # - "In-memory SQLite fixes it." The claim check answers that; the key fact is that nothing connects
 #   that database to the app.
@@ -88,7 +88,7 @@ REX = {"name": "Rex", "species": "dog"}
 # The client fixture talks to the app exactly as it is: the app's own `get_session`, so its own engine
 # and its own database (here, this notebook's). No transaction around the test, no cleanup after it.
 # (The `dispose()` at teardown only closes the engine's pooled connections, which belong to this run's
-# event loop; lesson 03 explains why. It deletes nothing.)
+# event loop; <!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> explains why. It deletes nothing.)
 
 # %%
 @pytest.fixture
@@ -123,6 +123,7 @@ async def test_rex_is_listed(client):
 
 # %% [markdown]
 # ## 1. A test that passes, then fails
+# <!-- topic:leftover-rows -->
 #
 # The database is empty (`setup()` just emptied it). Run the test that creates Rex:
 
@@ -203,6 +204,7 @@ run_tests("test_rex_is_listed", expect="failed")
 # turns red.
 #
 # ## 4. Every order, made deterministic
+# <!-- topic:order-dependence -->
 #
 # **Quiz 01.3.** Of the 6 possible orders of the three tests, each run on an empty database, how many
 # pass?
@@ -284,6 +286,7 @@ await count_rows(nb.database_url)
 
 # %% [markdown]
 # ### Claim check: a module-scoped fixture with an in-memory SQLite database isolates the tests
+# <!-- topic:in-memory-sqlite -->
 #
 # The blog post "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？" ("Multi-module tests
 # and async tasks in FastAPI", cmdragon, 2025-09-10,
@@ -359,9 +362,9 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 #
 # **Verdict:** <!-- verdict:module-scoped-in-memory-sqlite-isolates -->misleading<!-- /verdict -->. The fixture does keep its own data away from your real data and starts each
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
-# override; lesson 02), and the post's own test never does that, so its requests write wherever the
+# override; <!-- ref:dependency-override -->lesson 02<!-- /ref -->), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (lessons 03 and 05
+# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 03 and 05<!-- /ref -->
 # show bugs that only one backend exhibits).
 
 # %%
@@ -370,13 +373,14 @@ await count_rows(nb.database_url)
 
 # %% [markdown]
 # ### Claim check: the naive suite's second test fails because of the first test's row
+# <!-- topic:naive-suite-loops -->
 #
 # "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025, on a blog
 # about upgrading Python applications) starts from two naive tests: the first creates a user, the
 # second creates one with the same unique name and expects an error response; the post reports that
 # the second fails because of the row the first left behind. We rebuild the two tests against our app,
 # changing only the client construction (the post's `AsyncClient(app=app)` is a `TypeError` with
-# httpx 0.28, lesson 00). Our app answers a duplicate with `409`; the test keeps the post's `400`.
+# httpx 0.28, <!-- ref:asyncclient-transport -->lesson 00<!-- /ref -->). Our app answers a duplicate with `409`; the test keeps the post's `400`.
 
 # %%
 async def test_create_rex():
@@ -435,12 +439,12 @@ print("rows:", await count_rows(nb.database_url))
 # insert of a unique name fails because of the first test's row. With pytest-asyncio 1.x defaults on
 # PostgreSQL it is not what you see: the second test fails earlier, with a loop error, before any
 # insert, and fixing the leftover row would not make it pass. Keep the app's engine and the tests on
-# one loop, or dispose of the engine after each test, as our `client` fixture does (lesson 03).
+# one loop, or dispose of the engine after each test, as our `client` fixture does (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->).
 
 # %% [markdown]
 # ## 5. A preview of the cure: one transaction per test, never committed
 #
-# `tests/isolation.py` (lesson 04 builds it line by line) runs each test inside one database
+# `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 04<!-- /ref --> builds it line by line) runs each test inside one database
 # transaction that is never committed. Every session the app opens joins that transaction inside a
 # `SAVEPOINT` of its own (`join_transaction_mode="create_savepoint"`), so the app's `commit()` and
 # `rollback()` behave normally, and at the end of the test the outer transaction is rolled back. The

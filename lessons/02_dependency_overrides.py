@@ -45,10 +45,11 @@ nb
 # Quizzes 02.1, 02.3 and 02.4 work well as a show of hands before the next cell runs: most people
 # expect FastAPI to complain about a key that matches no route (it never does). The lifespan, the
 # test clients and the event-loop traps that used to be the second half of this notebook are now
-# lesson 03.
+# <!-- ref:lifespan -->lesson 03<!-- /ref -->.
 
 # %% [markdown]
 # ## 1 · The override, done right
+# <!-- topic:dependency-override -->
 #
 # Every route asks for its database session the same way: `Depends(get_session)`, with `get_session`
 # imported from `app/db.py`. It opens a session on the app's own engine:
@@ -79,11 +80,11 @@ app.dependency_overrides
 
 # %% [markdown]
 # The fixtures this notebook builds on. `sessions` comes from `tests/isolation.py`: a factory of
-# sessions that all live inside one transaction that is rolled back after the test (lesson 04
+# sessions that all live inside one transaction that is rolled back after the test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->
 # takes it apart line by line; here it is a black box). `bare_client` calls the app in-process, with
 # nothing else: no override, no lifespan. `app_engine` is the app's *own* engine, for the tests that
 # (by mistake) reach it; it is disposed at teardown, because its pooled connections belong to the event loop
-# of one pytest run (lesson 03 shows what happens when the next run reuses them).
+# of one pytest run (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens when the next run reuses them).
 
 # %%
 @pytest.fixture
@@ -152,6 +153,7 @@ counts
 # section follows from that.
 #
 # ## 2 · Three ways to get it wrong
+# <!-- topic:override-mistakes -->
 
 # %% [markdown]
 # **Quiz 02.1.** A `conftest.py` defines its own `async def get_session()`, with exactly the body of
@@ -480,11 +482,12 @@ assert (real.status_code, overridden.status_code) == (422, 200)
 
 # %% [markdown]
 # ## 3 · Replacing an external service
+# <!-- topic:replace-external-service -->
 #
 # The same mechanism replaces anything a route receives through `Depends`, not only the session. The
 # fixtures of the exercise below, as in `tests/conftest.py`: a recording fake for the e-mail
 # dependency, a respx router in front of the payment provider so that no test ever reaches the
-# network (lesson 03 explains respx and the lifespan), and a client that joins the test's transaction.
+# network (<!-- ref:respx-testclient -->lesson 03<!-- /ref --> explains respx and the lifespan), and a client that joins the test's transaction.
 # Every override goes through `override_dependency`.
 
 # %%
@@ -588,7 +591,7 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - FastAPI 0.165: [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/)
 #   and [Sub-dependencies](https://fastapi.tiangolo.com/tutorial/dependencies/sub-dependencies/).
 # - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites),
-#   the recipe behind `tests/isolation.py` (lesson 04).
+#   the recipe behind `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 04<!-- /ref -->).
 # - respx 0.23: [Guide](https://lundberg.github.io/respx/guide/), used by the `payments` fixture.
 
 # %% [markdown] tags=["key-points"]

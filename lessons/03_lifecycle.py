@@ -51,7 +51,7 @@ nb
 # them fail; on Binder PostgreSQL is the default.
 
 # %% [markdown]
-# The app, and two fixtures from lesson 02: `engine`, a test engine created (and disposed) on the
+# The app, and two fixtures from <!-- ref:dependency-override -->lesson 02<!-- /ref -->: `engine`, a test engine created (and disposed) on the
 # test's event loop, and `sessions`, the rollback-isolated session factory of `tests/isolation.py`.
 
 # %%
@@ -82,7 +82,7 @@ async def sessions(engine):
 # %% [markdown]
 # ## 1 · The test client: httpx 0.28
 #
-# Lesson 00 checked it: many tutorials create the client with `AsyncClient(app=app, ...)`, and httpx
+# <!-- ref:asyncclient-transport -->Lesson 00<!-- /ref --> checked it: many tutorials create the client with `AsyncClient(app=app, ...)`, and httpx
 # 0.28 removed that shortcut (deprecated since 0.27). With the pinned version:
 
 # %%
@@ -101,6 +101,7 @@ assert "unexpected keyword argument 'app'" in str(error)
 # completes relative paths like `/health`; nothing resolves its host.
 #
 # ## 2 · The lifespan
+# <!-- topic:lifespan -->
 #
 # The shelter's lifespan (`app/main.py`) creates the `httpx.AsyncClient` the payment gateway uses
 # and puts it on `app.state`; `/health` answers 503 until that has happened.
@@ -205,6 +206,7 @@ assert ran == ["lifespan startup"]
 # Move such handlers into the lifespan: code before `yield` is startup, after it shutdown.
 #
 # ## 3 · `TestClient`, httpx2 and respx
+# <!-- topic:respx-testclient -->
 #
 # Starlette's `TestClient` is a *sync* client. Since Starlette 1.2 it is built on the `httpx2`
 # package when that is installed (and warns, `StarletteDeprecationWarning`, when only `httpx` is).
@@ -246,7 +248,7 @@ print("httpx2:", via_httpx2)
 # the app calls out with `httpx` (mockable), tests call the app with `httpx.AsyncClient` +
 # `ASGITransport`, and `TestClient` (httpx2) stays available where a sync client is the point.
 #
-# Now the client the rest of the course uses, as in `tests/conftest.py` and lesson 02: the session
+# Now the client the rest of the course uses, as in `tests/conftest.py` and <!-- ref:dependency-override -->lesson 02<!-- /ref -->: the session
 # override, a recording fake for the e-mail dependency, respx in front of the payment provider, and
 # the lifespan. Every override goes through `override_dependency`.
 
@@ -349,6 +351,7 @@ run_tests(
 
 # %% [markdown]
 # ## 4 · Event-loop traps (pytest-asyncio 1.x)
+# <!-- topic:event-loop-scopes -->
 #
 # Version note: this section is about pytest-asyncio 1.x (pinned: 1.5.0). **`event_loop` is gone.** Tests and fixtures written for pytest-asyncio 0.x ask for the `event_loop`
 # fixture. Since 1.0 it does not exist:
@@ -487,7 +490,7 @@ run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
 # %% [markdown]
 # The same trap hides in the app itself: `app/db.py` builds its engine at import time, and a pooled
 # connection it opened during one pytest run (one loop) would be reused by the next. That is why the
-# `app_engine` fixture of lesson 02 disposes it at teardown, and lesson 01 shows the published naive
+# `app_engine` fixture of <!-- ref:dependency-override -->lesson 02<!-- /ref --> disposes it at teardown, and <!-- ref:naive-suite-loops -->lesson 01<!-- /ref --> shows the published naive
 # suite failing on PostgreSQL for exactly this reason.
 
 # %% [markdown]
@@ -497,7 +500,7 @@ run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
 # rollback?" (2023, FastAPI 0.95, SQLAlchemy 2.0) builds its tests on a setup found in many
 # tutorials: a session-scoped `event_loop` fixture that creates a new loop, and a client fixture that
 # passes the app straight to `httpx.AsyncClient`. The same two pieces, against the pinned versions
-# (the route the question tests is the subject of lesson 06; here only the setup):
+# (the route the question tests is the subject of <!-- ref:retry-routes -->lesson 06<!-- /ref -->; here only the setup):
 
 # %%
 import asyncio

@@ -120,7 +120,7 @@ async def test_duplicate_is_409_and_the_app_carries_on(client):
 #
 # A `client` fixture that only wraps the app: requests use the app's own `get_session`, hence the
 # app's own engine. (That engine pools connections on the event loop of this test run; disposing of
-# it at teardown keeps asyncpg from reusing them on the next run's loop, lesson 03.)
+# it at teardown keeps asyncpg from reusing them on the next run's loop, <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.)
 
 # %%
 @pytest.fixture
@@ -143,7 +143,7 @@ show_leftovers()
 
 # %% [markdown]
 # The second run meets the first run's Rex: 409 instead of 201. A test that passes once and fails
-# the next time is exactly the order dependence of lesson 01. Clean up before the next step.
+# the next time is exactly the order dependence of <!-- ref:order-dependence -->lesson 01<!-- /ref -->. Clean up before the next step.
 
 # %%
 wipe()
@@ -197,13 +197,14 @@ wipe()
 
 # %% [markdown]
 # ## Step 3: an outer transaction, sessions in the default join mode
+# <!-- topic:rollback-fixture -->
 #
 # The test opens **one connection** and **begins a transaction** on it; every session is bound to
 # that connection, so it joins the transaction instead of starting its own. `sessions` hands out
 # that factory; `client` serves the app with it.
 #
 # `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real savepoints;
-# it does nothing on PostgreSQL. Lesson 05 shows what goes wrong without it.
+# it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 05<!-- /ref --> shows what goes wrong without it.
 
 # %%
 @pytest.fixture
@@ -274,7 +275,7 @@ show_leftovers()
 # connection.begin()` block; the next statement on that connection, the `INSERT` for Bella, is
 # refused: `Can't operate on closed transaction inside context manager`. (That error text is the
 # subject of a Stack Overflow question, "How to test a FastAPI route that retries a SQLAlchemy insert
-# after a rollback?", 2023; lesson 06 takes it apart.)
+# after a rollback?", 2023; <!-- ref:retry-routes -->lesson 06<!-- /ref --> takes it apart.)
 # Nothing leaked, but the test cannot go on.
 #
 # The tempting "fix" is to begin the outer transaction without the context manager:
@@ -316,6 +317,7 @@ run_async(count_rows(nb.database_url))
 
 # %% [markdown]
 # ## Step 4: `join_transaction_mode="create_savepoint"`
+# <!-- topic:create-savepoint -->
 #
 # One argument changes. With `create_savepoint` every session starts a `SAVEPOINT` inside the
 # test's transaction; its `commit()` releases that savepoint and its `rollback()` rolls back to it.
@@ -412,6 +414,7 @@ run_async(count_rows(nb.database_url))
 
 # %% [markdown]
 # ## The same fixture, ready to copy: `tests/isolation.py`
+# <!-- topic:isolation-helper -->
 #
 # The repository ships this fixture as a small helper that imports nothing from the app:
 # `isolated_async_sessions(engine)` is our `sessions`, `session_dependency(factory)` our
@@ -499,6 +502,7 @@ l04.check_seeded_animal_is_listed(nb.database_url)
 
 # %% [markdown]
 # ## Ids after a rollback
+# <!-- topic:ids-after-rollback -->
 #
 # **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
@@ -583,6 +587,7 @@ l04.check_get_rex_by_his_id(nb.database_url)
 
 # %% [markdown]
 # ## Why the fixture that owns the transaction is function-scoped
+# <!-- topic:fixture-scopes -->
 #
 # The rollback happens when the `sessions` fixture is torn down. Make it session-scoped ("one
 # connection for the whole run is faster") and there is one rollback, after the last test. (A
@@ -626,7 +631,7 @@ run_async(count_rows(nb.database_url))
 # Nothing reached the database, yet the tests were not isolated from each other: the second one got
 # a 409. Isolation lasts as long as the fixture that owns the transaction, so everything that writes
 # must be function-scoped. (A long-lived *session* that holds its own savepoint fails in a nastier
-# way, `savepoint ... does not exist`; lesson 05 takes that apart.) Back to function scope:
+# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 05<!-- /ref --> takes that apart.) Back to function scope:
 
 # %%
 @pytest.fixture
@@ -771,7 +776,7 @@ assert_database_empty()
 # `flush()` in Exercise 1 (then the app's session cannot see Luna: the list is empty); writing the
 # seeding session outside `sessions` (then Luna leaks: the check says so and cleans up). The variant of
 # cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" (blog.cmdragon.cn, 2025-09-09),
-# `session.begin_nested()` around the test's session, fails the same way: lesson 05 runs it.
+# `session.begin_nested()` around the test's session, fails the same way: <!-- ref:begin-nested-claim -->lesson 05<!-- /ref --> runs it.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points

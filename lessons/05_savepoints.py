@@ -128,7 +128,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # %% [markdown]
 # `ROLLBACK TO` undid Tom and only Tom: Rex, inserted before the savepoint, is still there, and the
 # transaction goes on. That is the whole trick behind a retry that survives a failed attempt
-# (lesson 06) and behind a test fixture that survives the app's `rollback()` (lesson 04).
+# (<!-- ref:retry-routes -->lesson 06<!-- /ref -->) and behind a test fixture that survives the app's `rollback()` (<!-- ref:create-savepoint -->lesson 04<!-- /ref -->).
 #
 # **Quiz 05.1.** A new case, run in the cell after the answer: `INSERT Rex`, `SAVEPOINT a`,
 # `INSERT Tom`, `SAVEPOINT b`, `INSERT Luna`, `RELEASE SAVEPOINT b`, `ROLLBACK TO SAVEPOINT a`.
@@ -205,6 +205,7 @@ assert error == {"sqlite": "no such savepoint: b", "postgresql": 'savepoint "b" 
 # `savepoint "b" does not exist`. Keep both texts in mind for part 4.
 #
 # ## 2. `begin_nested()`: SQLAlchemy writes the savepoints for you
+# <!-- topic:statement-recorder -->
 #
 # You rarely type savepoints yourself; `begin_nested()` does, on a `Session` or on a `Connection`.
 # To see what it sends, we record every statement that reaches the driver with a
@@ -284,7 +285,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
     await conn.rollback()
 
 # %% [markdown]
-# This is also what a session joined with `join_transaction_mode="create_savepoint"` (lesson 04)
+# This is also what a session joined with `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->lesson 04<!-- /ref -->)
 # does for the app: its `commit()` is a `RELEASE SAVEPOINT`, its `rollback()` a
 # `ROLLBACK TO SAVEPOINT`, and the test's outer transaction is never touched.
 
@@ -321,6 +322,7 @@ await l05.check_import_animals(import_animals, nb.database_url)
 
 # %% [markdown]
 # ## 3. The SQLite driver quirk: a correct fixture that leaks
+# <!-- topic:sqlite-savepoint-fix -->
 #
 # Everything so far ran with `fixed_engine()`. Now the reason. Python's `sqlite3` driver (and
 # `aiosqlite`, which runs it in a thread) manages transactions itself, in an old mode: it sends
@@ -329,7 +331,7 @@ await l05.check_import_animals(import_animals, nb.database_url)
 # outside any transaction starts one, and releasing that outermost savepoint **commits** it.
 #
 # %% [markdown]
-# Lesson 04's recipe in a few lines, as a function we can run on any engine: an outer transaction,
+# <!-- ref:rollback-fixture -->Lesson 04<!-- /ref -->'s recipe in a few lines, as a function we can run on any engine: an outer transaction,
 # a session joined with `create_savepoint` that adds "Leaky" and commits, the outer rollback. It
 # returns what was sent, and whether the driver still had a transaction open right after the
 # session's `commit()` (we ask the driver connection itself: `in_transaction` on SQLite,
@@ -453,6 +455,7 @@ elif nb.backend == "sqlite":
 
 # %% [markdown]
 # ## Claim check: leaving `begin_nested()` rolls back, so a fixture that yields inside it isolates the test (deep dive)
+# <!-- topic:begin-nested-claim -->
 #
 # cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" ("How to play 'time travel'
 # database transaction-rollback tests in FastAPI", blog.cmdragon.cn, 2025-09-09,
@@ -510,11 +513,12 @@ assert leaked == ["Committed"]
 # session, calls `commit()`, SQLAlchemy commits the whole transaction, savepoint included, and the
 # row stays. (Without the SQLite fix it is worse: the `RELEASE` alone commits, part 3. And in the
 # post the requests do not even use that session: without a dependency override the app commits
-# through its own engine, lesson 02.) What isolates is an outer transaction that the *test* owns
-# and never commits, with the app's sessions joined to it: lesson 04's fixture.
+# through its own engine, <!-- ref:dependency-override -->lesson 02<!-- /ref -->.) What isolates is an outer transaction that the *test* owns
+# and never commits, with the app's sessions joined to it: <!-- ref:rollback-fixture -->lesson 04<!-- /ref -->'s fixture.
 
 # %% [markdown]
 # ## 4. What "savepoint ... does not exist" really means
+# <!-- topic:savepoint-does-not-exist -->
 #
 # With rollback isolation, every session of a test works on **one** connection, inside one
 # transaction, and the savepoints of all those sessions form one stack (one counter, too). The
@@ -522,8 +526,9 @@ assert leaked == ["Committed"]
 # there.
 #
 # ### 4a. Two requests at once on the test's one connection
+# <!-- topic:one-connection-per-test -->
 #
-# A fixture like lesson 04's, serving only the animal routes, that also records the statements
+# A fixture like <!-- ref:rollback-fixture -->lesson 04<!-- /ref -->'s, serving only the animal routes, that also records the statements
 # each test sends (after the outer transaction has begun):
 
 # %%
@@ -643,7 +648,7 @@ async def test_two_arrivals_one_after_the_other(api):
 # You may also meet asyncpg's own guard, `cannot perform operation: another operation is in
 # progress`. Through SQLAlchemy you will not see it here (the adapter's lock queues the statements);
 # it appears when code uses the asyncpg connection directly, or one connection from two event loops
-# (lesson 03). Two direct calls at once on the driver connection:
+# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->). Two direct calls at once on the driver connection:
 
 # %% tags=["nbval-ignore-output"]
 async with fixed_engine() as engine, engine.connect() as conn:
@@ -696,7 +701,7 @@ assert await committed_names() == []
 # <https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/>) hands out one session per
 # *module* ("create it once, it is faster"). Below, the test connection and a shared session are
 # module-scoped, each test also gets its own session, and all of them use `create_savepoint`,
-# so every single line looks like lesson 04's recipe. The first test seeds Rex through the shared
+# so every single line looks like <!-- ref:rollback-fixture -->lesson 04<!-- /ref -->'s recipe. The first test seeds Rex through the shared
 # session; the second checks, through the shared session too, that a second Rex is refused, and
 # then commits its own work.
 
@@ -777,7 +782,7 @@ assert MODULE_TRACE[-2:] == ["ROLLBACK TO SAVEPOINT sa_savepoint_1", "RELEASE SA
 # flush does not end it). The second test's own session opened `sa_savepoint_2`. The shared
 # session's `rollback()` went back to `sa_savepoint_1`, which ends every savepoint after it, so the
 # own session's `commit()` (`RELEASE SAVEPOINT sa_savepoint_2`) finds nothing. It also wiped Tom.
-# The fix is lesson 04's rule: **fixtures that write are function-scoped**, so no session carries a
+# The fix is <!-- ref:fixture-scopes -->lesson 04<!-- /ref -->'s rule: **fixtures that write are function-scoped**, so no session carries a
 # savepoint from one test into the next. The same tests with a function-scoped shared session:
 
 # %%
@@ -807,8 +812,8 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # Both pass. The first test's Rex is gone in the second one: the session that held it was closed at
 # the end of the first test, which rolled back to its savepoint. Do not stop here, though: the
 # *connection* is still module-scoped, so whatever a test commits stays visible to the tests after
-# it until the module ends (lesson 04, Quiz 04.4). Make everything that writes function-scoped,
-# the connection included, and you are back to lesson 04's fixture.
+# it until the module ends (<!-- ref:fixture-scopes -->lesson 04<!-- /ref -->, Quiz 04.4). Make everything that writes function-scoped,
+# the connection included, and you are back to <!-- ref:rollback-fixture -->lesson 04<!-- /ref -->'s fixture.
 
 # %%
 print("rows left behind:", await committed_names())

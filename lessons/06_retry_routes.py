@@ -73,13 +73,13 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 
 # %% [markdown]
 # Helpers shared by the demonstrations: what a brand-new connection sees (only committed rows), a
-# clean-up for demonstrations that commit on purpose, and lesson 05's statement recorder. They are
+# clean-up for demonstrations that commit on purpose, and <!-- ref:statement-recorder -->lesson 05<!-- /ref -->'s statement recorder. They are
 # plumbing, not the lesson: read the one-line docstrings and run the cell.
 
 # %% jupyter={"source_hidden": true}
 @asynccontextmanager
 async def fixed_engine(url: str | None = None):
-    """An engine with lesson 05's SQLite fix (a no-op on PostgreSQL), disposed at exit."""
+    """An engine with the SQLite savepoint fix (a no-op on PostgreSQL), disposed at exit."""
     engine = create_async_engine(url or nb.database_url)
     fix_sqlite_savepoints(engine)
     try:
@@ -129,6 +129,7 @@ def recording(engine):
 
 # %% [markdown]
 # ## 1. A route that retries, written two ways
+# <!-- topic:retry-routes -->
 #
 # `POST /animals/arrivals` registers a new animal under the first name of a list that nobody has
 # yet: the `UNIQUE` constraint on `animals.name` decides, so the route tries to insert and moves on
@@ -202,7 +203,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 # fixture, in our words: open a connection, begin the test's transaction in an `async with` block,
 # bind **one** session to the connection in the default join mode (`"conditional_savepoint"`), and
 # hand that same session to every request. (Its two other relics, the `event_loop` fixture and
-# `AsyncClient(app=...)`, are gone from pytest-asyncio 1.x and httpx 0.28: lesson 03.) We serve both
+# `AsyncClient(app=...)`, are gone from pytest-asyncio 1.x and httpx 0.28: <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.) We serve both
 # routes from a small app and record what is sent after the test's transaction has begun.
 
 # %%
@@ -218,7 +219,7 @@ TRACE = []
 async def question_style_client(*, sqlite_driver_fix: bool):
     engine = create_async_engine(nb.database_url)
     if sqlite_driver_fix:
-        fix_sqlite_savepoints(engine)  # lesson 05's fix: the question's fixture has none
+        fix_sqlite_savepoints(engine)  # the SQLite savepoint fix: the question's fixture has none
     async with engine.connect() as connection:
         async with connection.begin() as transaction:
             # one session for the whole test, default join mode; expire_on_commit=False because our
@@ -296,7 +297,7 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 # ```
 #
 # The tempting "fix" is to begin the test's transaction without the context manager
-# (`outer = await connection.begin()` ... `await outer.rollback()` at teardown). Lesson 04 showed
+# (`outer = await connection.begin()` ... `await outer.rollback()` at teardown). <!-- ref:rollback-fixture -->Lesson 04<!-- /ref --> showed
 # this with another route; here is the retry route's version.
 #
 # **Quiz 06.2.** With a plain `await connection.begin()`, the test passes. What is left in the
@@ -347,6 +348,7 @@ print(await committed())
 
 # %% [markdown]
 # ## 3. Fix the route: one savepoint per attempt
+# <!-- topic:savepoint-per-attempt -->
 #
 # Back to the question's fixture (context manager, one session, default join mode), this time with
 # the app's real route. We run the test twice, as two runs of the suite would, and look at what a
@@ -366,10 +368,10 @@ await delete_everything()
 # On PostgreSQL the route fix is all it takes: the failed Max of the second request is undone by
 # `ROLLBACK TO SAVEPOINT`, the test's transaction stays open, and the fixture's rollback removes
 # everything. On SQLite the first run passes too, **and commits Max**, so the second run starts with
-# a Max in the table, gets Cody for its first request and fails. That is lesson 05's driver quirk:
+# a Max in the table, gets Cody for its first request and fails. That is <!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->'s driver quirk:
 # the stdlib SQLite driver never sent `BEGIN` for the test's transaction, so the route's first
 # `SAVEPOINT` opened the real transaction and its `RELEASE` committed it. The question's fixture
-# needs lesson 05's one-line driver fix as well:
+# needs <!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->'s one-line driver fix as well:
 
 # %%
 @pytest.fixture
@@ -397,7 +399,7 @@ print(*TRACE, sep="\n")
 #
 # ## 4. Fix the fixture: `create_savepoint`
 #
-# The other side of the same coin: lesson 04's fixture (`tests/isolation.py`, driver fix included),
+# The other side of the same coin: <!-- ref:isolation-helper -->lesson 04<!-- /ref -->'s fixture (`tests/isolation.py`, driver fix included),
 # where each request gets a fresh session joined with `join_transaction_mode="create_savepoint"`.
 # There the naive route's `rollback()` only rolls back to the session's savepoint. Both routes,
 # same test:
@@ -567,6 +569,7 @@ l06.check_intake_test(intake_api, naive_route=intake_naive)
 # a test behave like production, including production's bugs.
 #
 # ## 6. Recreate the database for every test? (deep dive)
+# <!-- topic:recreate-database-per-test -->
 
 # %% [markdown]
 # ### Claim check: the retry test fails because one session serves every request; give each request its own session and recreate the database for every test instead of rolling back
@@ -824,7 +827,7 @@ if nb.backend == "postgresql":
 # test (`CREATE DATABASE`, then `DROP DATABASE`) costs the most, more than twice rollback (the cell
 # asserts both); on SQLite, where it is a new file, it is not reliably dearer than drop/create
 # (compare the two lines the cell printed). Each table you add makes
-# every one of these tests pay more; lesson 10 measures the strategies on a bigger schema.
+# every one of these tests pay more; <!-- ref:isolation-benchmark -->lesson 10<!-- /ref --> measures the strategies on a bigger schema.
 #
 # One more difference: drop/create cleans up *before* each test, so the last test's rows are still
 # in the database after the run:

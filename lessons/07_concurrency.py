@@ -108,7 +108,7 @@ async def reservations_of(animal_id: int) -> int:
 # **Instructor notes (whole notebook, ~20 min teaching + 12 min exercise).** Run it on PostgreSQL
 # in class (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel): the race only
 # shows there. The stored outputs come from SQLite, where the cells that differ say so and assert
-# each backend's outcome. Part 1 (~3 min) is the bridge from lesson 05; part 2 (~8 min) is the
+# each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 05<!-- /ref -->; part 2 (~8 min) is the
 # heart: let the room predict Quiz 07.1 before running the cell, then draw the timeline. Part 3
 # (~5 min) shows the fix and the test that proves it; the claim check (~4 min) answers the
 # question "but can my rollback tests run in parallel?" that always comes up here.
@@ -120,7 +120,7 @@ async def reservations_of(animal_id: int) -> int:
 # fee is charged once. Both are broken by the same pattern, **check then write**: read the row,
 # decide in Python, write. Two requests that run at the same time can both pass the check.
 #
-# A race needs two transactions open at once. Under the rollback fixture of lessons 04 and 05,
+# A race needs two transactions open at once. Under the rollback fixture of <!-- ref:rollback-fixture,sqlite-savepoint-fix -->lessons 04 and 05<!-- /ref -->,
 # every session a test hands to the app joins **one** transaction on **one** connection. Ask two
 # of its sessions which database connection they use:
 
@@ -139,7 +139,7 @@ assert same
 # %% [markdown]
 # One connection runs one statement at a time, inside one transaction: two requests of such a test
 # can only take turns, and the second one always sees what the first one wrote. The race cannot
-# happen there, so a rolled-back test of a racy route passes. (Lesson 05 showed the other half:
+# happen there, so a rolled-back test of a racy route passes. (<!-- ref:one-connection-per-test -->Lesson 05<!-- /ref --> showed the other half:
 # the savepoints that make this fixture work are all on that one connection.)
 #
 # To test a race you need what production has: **committed data**, in a database of its own
@@ -147,6 +147,7 @@ assert same
 # from a real pool, one per request.
 #
 # ## 2. The race, step by step
+# <!-- topic:races -->
 #
 # `app/naive.py` keeps the reservation as it is often written, in two steps:
 
@@ -496,7 +497,7 @@ answer("07.4", "a")
 # each other's **leftovers**; but tests running at the same time on one database still meet each
 # other's **uncommitted** rows and locks: PostgreSQL makes one wait for the other (and can
 # deadlock), SQLite lets one write at a time. Parallel rollback tests need a database per worker
-# (lesson 10). And parallel *tests* are not concurrent *requests*: a rolled-back test still cannot
+# (<!-- ref:database-per-worker -->lesson 10<!-- /ref -->). And parallel *tests* are not concurrent *requests*: a rolled-back test still cannot
 # show a race in the app (part 1); that needs committed data and a real pool (parts 2 and 3).
 
 # %% [markdown] tags=["instructor"]

@@ -97,7 +97,7 @@ print(inspect.getsource(PaymentGateway.charge))
 # | `get_payment_gateway` | a fake gateway, via `dependency_overrides` | no |
 # | `PaymentGateway.charge` | `unittest.mock.patch` | no |
 #
-# The fixtures, as in `tests/conftest.py`: rollback-isolated sessions (lesson 04), a recording notifier
+# The fixtures, as in `tests/conftest.py`: rollback-isolated sessions (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier
 # instead of the mail sender, respx for the provider, and a client that runs the app's lifespan (so
 # the gateway gets the lifespan's HTTP client). `reservation` reserves Luna the cat (fee EUR 90) for
 # Ana through the API.
@@ -143,6 +143,7 @@ async def reservation(client):
 
 # %% [markdown]
 # ## 2. Mock the network: respx
+# <!-- topic:mock-gateway -->
 #
 # respx replaces httpx's transport: the lifespan's client, the gateway and its error handling are all
 # the real ones; only the bytes never leave the process. A test registers the provider's answer, calls
@@ -248,7 +249,7 @@ l08.check_declined_card_test(shelter_app)
 # ## 3. Override the dependency: a fake gateway
 #
 # A fake is a small class with the gateway's method, installed with `dependency_overrides` under the
-# key the route uses, `get_payment_gateway` (lesson 02). No HTTP at all: fast and simple.
+# key the route uses, `get_payment_gateway` (<!-- ref:replace-external-service -->lesson 02<!-- /ref -->). No HTTP at all: fast and simple.
 
 # %%
 class FakeGateway:
@@ -446,7 +447,7 @@ assert errors == ["AttributeError", "TypeError"]
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (parts 3-4).** Common mistakes: overriding `get_payment_gateway` with a function
-# that takes arguments (they become request parameters, lesson 02's 422); patching the function that
+# that takes arguments (they become request parameters, <!-- ref:override-mistakes -->lesson 02<!-- /ref -->'s 422); patching the function that
 # was passed to `Depends` and wondering why nothing changes (the claim check); forgetting that an
 # autospecced method records `self`, so `assert_awaited_once_with(amount_cents=...)` fails with a
 # confusing diff. If someone asks "then why not always respx?": respx tests need the request format,
@@ -588,4 +589,4 @@ assert await committed_rows() == {"animals": 0, "adopters": 0, "adoptions": 0}
 #   that raises makes the client call raise (default `raise_app_exceptions=True`), after the route's
 #   work was committed.
 #
-# **Next:** [09 · Scheduled jobs](09_scheduled_jobs.ipynb)
+# **Next:** [09 · Testing scheduled jobs](09_scheduled_jobs.ipynb)

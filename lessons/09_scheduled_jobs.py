@@ -98,7 +98,7 @@ print(inspect.getsource(jobs.run_expiry_job))
 
 # %% [markdown]
 # That split is the design decision that makes the job testable: a test calls the work with any
-# `now` it likes, inside a rolled-back transaction, and never waits. Fixtures as in lesson 04 (a
+# `now` it likes, inside a rolled-back transaction, and never waits. Fixtures as in <!-- ref:rollback-fixture -->lesson 04<!-- /ref --> (a
 # fresh engine per test, sessions joined to a never-committed transaction), and a helper that
 # reserves an animal at a given time:
 
@@ -294,6 +294,7 @@ assert not sleeper.is_alive()
 
 # %% [markdown]
 # ## 3. The scheduler stays off in tests
+# <!-- topic:scheduler-off-in-tests -->
 #
 # The lifespan starts a scheduler only where `SCHEDULER_ENABLED` is true, and it is false by default:
 # tests, scripts and the second web worker never start one by accident.

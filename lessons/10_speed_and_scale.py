@@ -93,7 +93,7 @@ print("# --- freshdb:", STRATEGIES["freshdb"].description)
 #   has made it durable (an `fsync` of the write-ahead log on PostgreSQL, of the journal and the file
 #   on SQLite). Nothing is cleaned, so the tests must use unique data. This is the floor that every
 #   other strategy is compared with.
-# - **rollback** (`tests/isolation.py`, lesson 04): the app's commits become `RELEASE SAVEPOINT`;
+# - **rollback** (`tests/isolation.py`, <!-- ref:isolation-helper -->lesson 04<!-- /ref -->): the app's commits become `RELEASE SAVEPOINT`;
 #   nothing is committed, nothing is written durably, and the teardown is one `ROLLBACK`.
 # - **DELETE**: real commits, then one `DELETE` per table, children first (foreign keys), in one
 #   more committed transaction.
@@ -152,6 +152,7 @@ answer("10.1", "b")
 
 # %% [markdown]
 # ## 2. The stored full run
+# <!-- topic:isolation-benchmark -->
 #
 # `python -m bench` runs the suite as real pytest subprocesses, several hundred tests per strategy,
 # and clocks the *test phase* (first test's setup to last test's teardown: start-up, imports and
@@ -309,7 +310,7 @@ else:
 # Now a live run on the database this notebook uses: the benchmark's own suite, 20 tests, under
 # two strategies (rollback and DELETE, the "manual cleanup" of part 6's claim), each in a real
 # pytest subprocess, with the benchmark's clock. Most of the time it takes is pytest starting up,
-# which the clock leaves out. (Lesson 06 measured drop/create live.)
+# which the clock leaves out. (<!-- ref:recreate-database-per-test -->Lesson 06<!-- /ref --> measured drop/create live.)
 #
 # **Quiz 10.3.** pytest times three phases of each test: *setup* (fixtures before the test),
 # *call* (the test) and *teardown* (fixtures after it). Predict the live run: which phase's median
@@ -349,6 +350,7 @@ assert teardown["delete"] > 1.5 * teardown["rollback"]
 
 # %% [markdown]
 # ## 5. Parallel runs: one database per worker
+# <!-- topic:database-per-worker -->
 #
 # `pytest -n 2` (pytest-xdist) starts two worker processes, `gw0` and `gw1`, and deals the tests
 # out between them; the controller process that started them runs no test. Each worker runs its own
@@ -466,6 +468,7 @@ for worker in ["master", "gw0", "gw1"]:
 
 # %% [markdown]
 # ## 6. Claim check
+# <!-- topic:rollback-speed-claim -->
 
 # %% [markdown]
 # ### Claim check: rollback fixtures are 2-3x faster than manual cleanup, and reach about 500 tests per second
@@ -508,7 +511,7 @@ if stored is not None:
 # above the range (<!-- fig:postgresql.freshdb.x_rollback -->13.33 ×<!-- /fig -->, asserted too).
 # On the rate, <!-- verdict:rollback-500-tests-per-second -->not reproduced here<!-- /verdict -->: the cell prints every rollback rate the stored run
 # records (one process and xdist, from `bench/results/results.json`); none reaches 400 tests/s, for
-# tests of 2 to 5 requests on a 2-CPU machine; the article's tests are not shown. Lesson 11 runs
+# tests of 2 to 5 requests on a 2-CPU machine; the article's tests are not shown. <!-- ref:tests-per-second -->Lesson 11<!-- /ref --> runs
 # lighter tests, one request each, on your machine. Tests per second measure the tests and the machine;
 # compare strategies by ratios measured side by side on one machine.
 

@@ -87,7 +87,7 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # ## 1. A suite, and where its time goes
 #
 # The fixtures are those of `tests/conftest.py`: a session-wide engine, rollback-isolated sessions
-# per test (lesson 04), a recording notifier, respx for the payment provider, and a `client` that
+# per test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier, respx for the payment provider, and a `client` that
 # enters the app's lifespan for every test, so that each test gets a fresh `app.state`.
 
 # %%
@@ -224,6 +224,7 @@ assert bundle.count("BEGIN CERTIFICATE") > 100
 
 # %% [markdown]
 # ## 3. The fix: build the context once per process
+# <!-- topic:tls-context-once -->
 #
 # An `ssl.SSLContext` holds settings and trusted certificates; httpx only reads it when it opens a
 # connection. One per process is enough, and httpx accepts a ready one as `verify=`. That is all
@@ -431,7 +432,7 @@ print(f"the app's own code is under a quarter of a request: {own_code < 0.25 * t
 assert own_code < 0.25 * total
 
 # %% [markdown]
-# What does a cheaper test do to lesson 10's benchmark, which compares isolation strategies?
+# What does a cheaper test do to <!-- ref:isolation-benchmark -->lesson 10<!-- /ref -->'s benchmark, which compares isolation strategies?
 #
 # **Quiz 11.3.** Before the fix, a test took about 25 ms and rollback's cleanup about 0.5 ms of it.
 # After the fix the same test takes 3 ms and the cleanup still 0.5 ms. What happens to the ratio
@@ -452,8 +453,9 @@ answer("11.3", "d")
 
 # %% [markdown]
 # ## 5. Start-up: plugins you do not use
+# <!-- topic:plugin-startup -->
 #
-# Every pytest process pays its start-up before the first test: the benchmark starts dozens, lesson 12
+# Every pytest process pays its start-up before the first test: the benchmark starts dozens, <!-- ref:real-pytest-run -->lesson 12<!-- /ref -->
 # starts several, CI starts one per step. How long does `import pytest` take compared with the
 # notebook plugin this course installs for CI?
 #
@@ -534,9 +536,10 @@ assert "csv" in by_statement and "csv" not in by_function and not installed["nbv
 
 # %% [markdown]
 # ### Tests per second, one request per test
+# <!-- topic:tests-per-second -->
 #
 # *Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks* (a Python-upgrade
-# consultancy's blog, 2025) says rollback-isolated CRUD tests run at around 500 per second; lesson 10
+# consultancy's blog, 2025) says rollback-isolated CRUD tests run at around 500 per second; <!-- ref:rollback-speed-claim -->lesson 10<!-- /ref -->
 # judges that claim against the stored benchmark, whose tests make 2 to 5 requests each:
 # <!-- verdict:rollback-500-tests-per-second -->not reproduced here<!-- /verdict -->. Here the tests are lighter. We run 200
 # single-request tests with the fixtures of section 1 through pytest, with the old lifespan and with
@@ -596,7 +599,7 @@ assert run_async(committed_animals()) == 0
 # - pyinstrument (a sampling profiler, not a course dependency): https://pyinstrument.readthedocs.io
 # - httpx 0.28, "SSL" (passing an `ssl.SSLContext` as `verify=`): https://www.python-httpx.org/advanced/ssl/
 # - *Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks*, a Python-upgrade
-#   consultancy's blog, 2025 (its rate, measured above; lesson 10 judges the claim).
+#   consultancy's blog, 2025 (its rate, measured above; <!-- ref:rollback-speed-claim -->lesson 10<!-- /ref --> judges the claim).
 
 # %% [markdown] tags=["key-points"]
 # ## Key points

@@ -92,7 +92,7 @@ def project_file(line, cell):
     print(f"{'added to' if '--append' in flags else 'wrote'} {path.name} ({len(path.read_text().splitlines())} lines)")
 
 # %% [markdown]
-# First the helper of lessons 04 and 05, `tests/isolation.py`. It imports nothing from the app, so
+# First the helper of <!-- ref:isolation-helper,sqlite-savepoint-fix -->lessons 04 and 05<!-- /ref -->, `tests/isolation.py`. It imports nothing from the app, so
 # it is copied as it is, next to the conftest. That is the point of keeping it separate: in your
 # project this is one `cp`.
 
@@ -104,7 +104,7 @@ print(sorted(p.name for p in project.iterdir()))
 # pytest's settings. `asyncio_mode = auto` makes every `async def` test and fixture asynchronous
 # without a mark; the two loop scopes put every fixture and every test on **one** event loop for the
 # whole run, so the session-scoped engine's pooled connections are never used from another loop
-# (lesson 02; with asyncpg the other loop is `attached to a different loop`).
+# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->; with asyncpg the other loop is `attached to a different loop`).
 
 # %%
 # %%project_file pytest.ini
@@ -116,7 +116,7 @@ asyncio_default_test_loop_scope = session
 # %% [markdown]
 # Now the conftest, in parts joined into `conftest.py` afterwards. Part 1: **which database**. Each
 # process gets a sibling of your `DATABASE_URL`'s database: `<name>_master` in a serial run,
-# `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (lesson 10). It is set **before** the app is
+# `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (<!-- ref:database-per-worker -->lesson 10<!-- /ref -->). It is set **before** the app is
 # imported (the app reads it then): even a test that bypasses the override only reaches a test
 # database.
 
@@ -178,8 +178,8 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL  # before the app is imported (be
 
 # %% [markdown]
 # Part 2: **the app's pieces** (the only lines that name the app) and the engine. One engine per
-# run, on the session loop, with the schema dropped and created once (lesson 04); the SQLite
-# savepoint fix installed before its first connection (lesson 05). At the end it also disposes of
+# run, on the session loop, with the schema dropped and created once (<!-- ref:fixture-scopes -->lesson 04<!-- /ref -->); the SQLite
+# savepoint fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->). At the end it also disposes of
 # the app's own engine, which a test uses only when the override is missing, but which must then
 # not leave connections open.
 
@@ -213,7 +213,7 @@ async def engine():
     await app_engine.dispose()
 
 # %% [markdown]
-# Part 3: **isolation** (lessons 04 to 06). `sessions` is a factory whose sessions all join the
+# Part 3: **isolation** (<!-- ref:rollback-fixture,retry-routes -->lessons 04 to 06<!-- /ref -->). `sessions` is a factory whose sessions all join the
 # test's never-committed transaction with `create_savepoint`; `session` is one of them, for the
 # test's own reads. Both function-scoped: they write.
 
@@ -231,7 +231,7 @@ async def session(sessions):
         yield session
 
 # %% [markdown]
-# Part 4: **the outside world and the client** (lessons 02 and 08). A notifier that records instead
+# Part 4: **the outside world and the client** (<!-- ref:replace-external-service,mock-gateway -->lessons 02 and 08<!-- /ref -->). A notifier that records instead
 # of mailing; the payment provider mocked at the HTTP transport by respx, so the app's real
 # `PaymentGateway` code runs; the client, which overrides the session dependency (restored at exit,
 # even when a test fails), runs the lifespan and talks to the app through `ASGITransport`.
@@ -391,12 +391,13 @@ async def test_an_unreachable_provider_is_502(client, reservation, payments):
 
 # %% [markdown]
 # ## 2. Run the real pytest
+# <!-- topic:real-pytest-run -->
 #
 # `pytest_run` runs `python -m pytest` in the project directory, with this notebook's database in
 # `DATABASE_URL`, and keeps pytest's last line (the summary) without its duration. Two options keep
 # the run small and clean: `-p no:cacheprovider` (no `.pytest_cache` left anywhere) and `-p no:nbval
 # -p no:schemathesis -p no:hypothesispytest` (plugins installed in this environment for other steps,
-# useless here: loading them costs each pytest process more than a second, lesson 11).
+# useless here: loading them costs each pytest process more than a second, <!-- ref:plugin-startup -->lesson 11<!-- /ref -->).
 
 # %%
 def pytest_run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -418,7 +419,7 @@ def test_order(output: str) -> list[str]:
 
 # %% [markdown]
 # First run: random order, with a **fixed** seed (pytest-randomly). A random order finds tests that
-# depend on each other (lesson 01); a fixed seed makes this run reproducible: anyone can rerun the
+# depend on each other (<!-- ref:order-dependence -->lesson 01<!-- /ref -->); a fixed seed makes this run reproducible: anyone can rerun the
 # same order. `-vv` (one `v` cancels `-q`) lists the tests as they run, so we can keep the order.
 
 # %%
@@ -432,7 +433,7 @@ print("first five:", *random_order[:5], sep="\n  ")
 # %% [markdown]
 # Thirteen passed, in an order that mixes the two files. pytest printed the seed in its header, so
 # anyone can rerun this exact order (in a project on disk the test ids are stable, unlike in a
-# notebook, lesson 01).
+# notebook, <!-- ref:order-dependence -->lesson 01<!-- /ref -->).
 
 # %% [markdown]
 # **Quiz 12.1.** A test fails in CI in random order and passes on your laptop. The CI log starts
@@ -566,6 +567,7 @@ assert file_order != random_order and sorted(file_order) == sorted(random_order)
 
 # %% [markdown]
 # ### Claim check: an `IntegrityError` on a unique column in tests means leftover data, and wrapping the test's session in `begin_nested()` fixes it
+# <!-- topic:integrity-error-claim -->
 #
 # Source: "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？" ("How to play 'time travel'
 # database transaction-rollback tests in FastAPI"), cmdragon's blog, 2025-09-09,
@@ -684,7 +686,7 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # or `!= 201` for the duplicate (misses the 400 mutant); creating the first adopter in one test and
 # expecting the 409 in another (fails against the real app in random order: exactly what isolation
 # forbids); asserting a literal id such as `/adopters/1` (ids are not rolled back on PostgreSQL,
-# lesson 04). The check is one pytest process: each test runs once per variant
+# <!-- ref:ids-after-rollback -->lesson 04<!-- /ref -->). The check is one pytest process: each test runs once per variant
 # (`-p course.checks.l12_mutants` parametrizes them), so it costs one start-up.
 
 # %% [markdown]
@@ -693,23 +695,23 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # The ten things to get right in your own `conftest.py`, each shown breaking in the lesson named:
 #
 # 1. **One database for tests, never the dev one**, selected before the app is imported
-#   ([00](00_start_here.ipynb), part 1 and the negative control above).
+#   (<!-- ref:test-database-selection -->[00](00_start_here.ipynb)<!-- /ref -->, part 1 and the negative control above).
 # 2. **One database per xdist worker**, named from `PYTEST_XDIST_WORKER`, derived from a base URL
-#   the controller does not overwrite ([10](10_speed_and_scale.ipynb)).
+#   the controller does not overwrite (<!-- ref:database-per-worker -->[10](10_speed_and_scale.ipynb)<!-- /ref -->).
 # 3. **The schema once per run** on a session-scoped engine, never per test
-#   ([04](04_rollback_fixtures.ipynb), [06](06_retry_routes.ipynb)).
+#   (<!-- ref:fixture-scopes -->[04](04_rollback_fixtures.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[06](06_retry_routes.ipynb)<!-- /ref -->).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
-#   ([02](02_dependency_overrides.ipynb)).
+#   (<!-- ref:event-loop-scopes -->[03](03_lifecycle.ipynb)<!-- /ref -->).
 # 5. **A never-committed outer transaction** per test, sessions joined with
-#   `join_transaction_mode="create_savepoint"` ([04](04_rollback_fixtures.ipynb)).
-# 6. **The SQLite driver fix** if you test on SQLite at all ([05](05_savepoints.ipynb)).
+#   `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->[04](04_rollback_fixtures.ipynb)<!-- /ref -->).
+# 6. **The SQLite driver fix** if you test on SQLite at all (<!-- ref:sqlite-savepoint-fix -->[05](05_savepoints.ipynb)<!-- /ref -->).
 # 7. **Override the exact dependency** the routes use, with a parameterless replacement, restored
-#   at exit ([02](02_dependency_overrides.ipynb)).
-# 8. **Routes that retry use a savepoint per attempt** ([06](06_retry_routes.ipynb)).
+#   at exit (<!-- ref:override-mistakes -->[02](02_dependency_overrides.ipynb)<!-- /ref -->).
+# 8. **Routes that retry use a savepoint per attempt** (<!-- ref:savepoint-per-attempt -->[06](06_retry_routes.ipynb)<!-- /ref -->).
 # 9. **Fake the outside world** at the right seam: transport for HTTP, a dependency for mail, a
-#   setting for the scheduler ([08](08_mocking.ipynb), [09](09_scheduled_jobs.ipynb)).
+#   setting for the scheduler (<!-- ref:mock-gateway -->[08](08_mocking.ipynb)<!-- /ref -->, <!-- ref:scheduler-off-in-tests -->[09](09_scheduled_jobs.ipynb)<!-- /ref -->).
 # 10. **Prove it**: random order with a printed seed, a tripwire test, a row count after the run,
-#   and a negative control that fails ([01](01_naive_tests.ipynb), this notebook).
+#   and a negative control that fails (<!-- ref:order-dependence -->[01](01_naive_tests.ipynb)<!-- /ref -->, this notebook).
 #
 # Four shapes of project need a little more. Each gets a runnable snippet below, written into the
 # capstone project as two more test files and run by the real pytest at the end of part 6.
@@ -718,7 +720,7 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # ## 5. Migrations, SQLModel and sync apps (deep dive)
 # %% [markdown]
 # **A schema made by migrations (Alembic).** Migrate once per run, in a wide fixture, then isolate
-# each test as before: migrations are DDL, far too slow per test (lesson 10's drop/create). Alembic
+# each test as before: migrations are DDL, far too slow per test (<!-- ref:isolation-benchmark -->lesson 10<!-- /ref -->'s drop/create). Alembic
 # is not pinned in this course, so `Base.metadata.create_all` stands in for the migration; with
 # Alembic the line is `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")`. The
 # snippet is sync: it serves the next two cases too.
@@ -739,7 +741,7 @@ def sync_engine():
     url = make_url(os.environ["DATABASE_URL"])  # the conftest pointed it at this process's database
     sync_driver = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"
     engine = create_engine(url.set(drivername=sync_driver))
-    fix_sqlite_savepoints(engine)  # before the first connection (lesson 05)
+    fix_sqlite_savepoints(engine)  # before the first connection
     Base.metadata.create_all(engine)  # with Alembic: command.upgrade(config, "head"), once
     yield engine
     engine.dispose()
