@@ -230,15 +230,15 @@ if stored is not None:
 # - **A fresh PostgreSQL database per test** is the most expensive strategy of all (part 3 looks at
 #   why).
 # - **xdist -n 2** runs the rollback suite <!-- fig:sqlite.xdist.speedup -->2.50 ×<!-- /fig --> as fast as one process on SQLite and <!-- fig:postgresql.xdist.speedup -->1.95 ×<!-- /fig --> on
-#   PostgreSQL (test phase, 2 CPUs); counting each worker's start-up and schema, <!-- fig:sqlite.xdist.speedup_wall -->1.27 ×<!-- /fig --> and
-#   <!-- fig:postgresql.xdist.speedup_wall -->1.03 ×<!-- /fig -->. The test phase gained on both databases; the wall clock much less.
+#   PostgreSQL (the same tests, test phase, 2 CPUs); counting each worker's start-up and schema,
+#   <!-- fig:sqlite.xdist.speedup_wall -->1.27 ×<!-- /fig --> and <!-- fig:postgresql.xdist.speedup_wall -->1.03 ×<!-- /fig -->.
 # - **Runs vary**: compare the spread of the repeats with the gaps between strategies before you
 #   trust a difference of a few percent.
 #
 # Per-test cost also depends on *what the test does*: here 2 to 5 HTTP requests through the full
-# app, with the app's lifespan entered per test, and every ratio above holds for such tests only. A
-# cleanup costs about the same after a short test as after a long one, so the same cleanup is a
-# larger ratio next to a test that does less: measure your own tests before you quote a ratio.
+# app, with the app's lifespan entered per test, and every ratio above holds for such tests only:
+# a ratio belongs to the tests it was measured with, the database and its settings. Measure your own
+# tests before you quote a ratio.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (parts 1-2).** Common learner mistakes: reading the seconds instead of the
@@ -485,7 +485,7 @@ for worker in ["master", "gw0", "gw1"]:
 def claim_report(label: str, ratios: dict[str, float], tests_per_s: float) -> None:
     bins = {"below 2 x": [], "2 to 3 x": [], "above 3 x": []}
     for name, ratio in ratios.items():
-        bins["below 2 x" if ratio < 2 else "2 to 3 x" if ratio <= 3 else "above 3 x"].append(f"{name} {ratio:.2f}")
+        bins[claims.bin_2_to_3(ratio)].append(f"{name} {ratio:.2f}")  # judged as printed, to one decimal
     print(f"{label}: rollback {tests_per_s:.0f} tests/s; " + "; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in bins.items()))
 
 

@@ -565,9 +565,9 @@ print(f"{nb.backend}: old lifespan {old_rate:.0f} tests/s, today's {new_rate:.0f
 assert new_rate > 2 * old_rate  # in fact several times; a generous margin for a loaded machine
 
 # %% [markdown]
-# The fixture fix pays here too: with the old lifespan these tests ran at a few dozen per second,
-# whatever the isolation; today the same tests run more than twice as fast (the cell prints this
-# machine's rates and asserts the factor). A rate is a property of the tests and of the machine, not
+# The fixture fix pays here too: the same tests run more than twice as fast with today's lifespan as
+# with the old one, whatever the isolation (the cell prints this machine's rates and asserts the
+# factor). A rate is a property of the tests and of the machine, not
 # of the fixture: yours will differ. Measure your own suite as this notebook did: `--durations`
 # first, then a profile of the slow phase, then a side-by-side ratio.
 
