@@ -539,7 +539,9 @@ print("rows left in this notebook's database: 0")
 #
 # - pytest 9.2: [How to use fixtures, scopes](https://docs.pytest.org/en/stable/how-to/fixtures.html#fixture-scopes).
 # - pytest-asyncio 1.5: [Configuration](https://pytest-asyncio.readthedocs.io/en/stable/reference/configuration.html)
-#   (`asyncio_default_test_loop_scope`, `asyncio_default_fixture_loop_scope`).
+#   (`asyncio_default_test_loop_scope`, `asyncio_default_fixture_loop_scope`); a loop per test was
+#   already the default of the 0.x releases, through their function-scoped `event_loop` fixture
+#   (removed in [1.0.0](https://pytest-asyncio.readthedocs.io/en/stable/reference/changelog.html)).
 # - pytest-randomly 5.1: [README](https://github.com/pytest-dev/pytest-randomly).
 # - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites),
 #   the recipe behind `tests/isolation.py`.
