@@ -1,7 +1,7 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
 | guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
-| lock [--check]``."""
+| lock [--check] | site [--out DIR | --check DIR]``."""
 
 import sys
 
@@ -42,6 +42,10 @@ def main(argv: list[str]) -> int:
         from course import figures
 
         return figures.main(args)
+    if command == "site":
+        from course import site
+
+        return site.main(args)
     if command == "lock":
         from course import lock
 
