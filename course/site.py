@@ -551,8 +551,8 @@ def sphinx_config(settings: guide.Settings) -> dict:
     url = site_url(settings)
     config = {
         "project": "Testing FastAPI + SQLAlchemy against a real database",
-        "author": "the course's authors",
-        "copyright": "the course's authors, CC BY 4.0 (see LICENSE.md)",
+        "author": "The contributors of the course",
+        "copyright": "the contributors of the course (licences: LICENSE.md)",
         "extensions": ["myst_nb", "course.site"],
         "source_suffix": {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"},
         "exclude_patterns": ["_build", "downloads", "**.ipynb_checkpoints"],
@@ -565,6 +565,8 @@ def sphinx_config(settings: guide.Settings) -> dict:
         "html_theme": "sphinx_book_theme",
         "html_title": "FastAPI + SQLAlchemy testing course",
         "html_static_path": ["_static"],
+        "html_favicon": "_static/favicon.svg",  # else the browser asks for /favicon.ico, a 404
+        "html_context": {"default_mode": "light"},  # pydata's script logs an error while no mode is stored
         "html_css_files": ["course.css"],
         "html_js_files": [("course.js", {"defer": "defer"})],
         "html_extra_path": ["extra"],
@@ -611,7 +613,7 @@ def write_sources(src: Path, settings: guide.Settings) -> dict:
     (src / "_static").mkdir(parents=True)
     (src / "_static" / "mermaid.min.js").write_bytes(mermaid_script())
     static = Path(__file__).with_name("site_static")
-    for name in ("course.js", "course.css"):
+    for name in ("course.js", "course.css", "favicon.svg"):
         shutil.copy(static / name, src / "_static" / name)
     extra = src / "extra" / "downloads"
     (extra / "notebooks").mkdir(parents=True)
