@@ -315,62 +315,67 @@ def learner_source(source: str) -> str:
     return SOLUTION_BLOCK.sub(lambda m: f"{m['indent']}...  # YOUR CODE HERE", source)
 
 
-def _new_markdown(text: str) -> dict:
-    import nbformat
-
-    return nbformat.v4.new_markdown_cell(text)
-
-
-def _fold(cell, show: str, hide: str) -> None:
-    tags = [t for t in cell.metadata.get("tags", []) if t not in {"hide-input", "hide-output"}]
-    cell.metadata["tags"] = tags + ["hide-cell"]
-    cell.metadata["mystnb"] = {"code_prompt_show": show, "code_prompt_hide": hide}
+def read_notebook(path: Path) -> dict:
+    """A stored notebook as plain JSON, every ``source`` one string (no nbformat: its import costs seconds)."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        cell.setdefault("metadata", {})
+    return notebook
 
 
-def lesson_page(stem: str, settings: guide.Settings, linker: Linker):
+def _tags(cell: dict) -> list[str]:
+    return list(cell["metadata"].get("tags", []))
+
+
+def _fold(cell: dict, show: str, hide: str) -> None:
+    tags = [t for t in _tags(cell) if t not in {"hide-input", "hide-output"}]
+    cell["metadata"]["tags"] = tags + ["hide-cell"]
+    cell["metadata"]["mystnb"] = {"code_prompt_show": show, "code_prompt_hide": hide}
+
+
+def lesson_page(stem: str, settings: guide.Settings, linker: Linker) -> dict:
     """The solution notebook as the site shows it (a copy; the stored outputs are not re-run)."""
-    import nbformat
+    from course.build import SOLUTION_BLOCK
 
-    solution = nbformat.read(SOLUTIONS / f"{stem}.ipynb", as_version=4)
+    page = read_notebook(SOLUTIONS / f"{stem}.ipynb")
     bank = quiz_bank(stem)
-    page = copy.deepcopy(solution)
     cells, after_quiz = [], False
-    for cell in page.cells:
-        tags = list(cell.metadata.get("tags", []))
+    for cell in page["cells"]:
+        tags = _tags(cell)
         if "instructor" in tags:
             continue
-        if cell.cell_type == "markdown":
+        if cell["cell_type"] == "markdown":
             after_quiz = False
-            text = linker.markdown(cell.source, "solutions")
+            text = linker.markdown(cell["source"], "solutions")
             if QUIZ_START.search(text) and OPTION.search(text):
                 text = quiz_markdown(text, bank)
-            cell.source = text
+            cell["source"] = text
             cells.append(cell)
             continue
-        if cell.cell_type != "code":
+        if cell["cell_type"] != "code":
             cells.append(cell)
             continue
         if "quiz-answer" in tags:
             after_quiz = True  # the answer call and its output name the right option: not on the page
             continue
-        if cell.metadata.get("jupyter", {}).get("source_hidden"):
-            cell.metadata["tags"] = tags + ["hide-input"]
-        from course.build import SOLUTION_BLOCK
-
-        if SOLUTION_BLOCK.search(cell.source):
-            learner = nbformat.v4.new_code_cell(learner_source(cell.source))
-            learner.metadata["tags"] = ["exercise"]
-            cells.append(learner)
-            cell.source = SOLUTION_MARK.sub("", cell.source)
+        if cell["metadata"].get("jupyter", {}).get("source_hidden"):
+            cell["metadata"]["tags"] = tags + ["hide-input"]
+        if SOLUTION_BLOCK.search(cell["source"]):
+            cells.append({"cell_type": "code", "execution_count": None, "id": f"{cell.get('id', 'cell')}-learner",
+                          "metadata": {"tags": ["exercise"]}, "outputs": [], "source": learner_source(cell["source"])})
+            cell["source"] = SOLUTION_MARK.sub("", cell["source"])
             _fold(cell, "Show the solution (and what its check printed)", "Hide the solution")
         elif after_quiz:
             _fold(cell, "Show the demonstration (it gives the quiz's answer away)", "Hide the demonstration")
         cells.append(cell)
-    if not cells or cells[0].cell_type != "markdown":
+    if not cells or cells[0]["cell_type"] != "markdown":
         raise SiteError(f"solutions/{stem}.ipynb does not start with its title cell")
-    cells.insert(1, _new_markdown(lesson_actions(stem, settings, linker)))
-    page.cells = cells
-    page.metadata.setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
+    cells.insert(1, {"cell_type": "markdown", "id": "course-actions", "metadata": {},
+                     "source": lesson_actions(stem, settings, linker)})
+    page["cells"] = cells
+    page["metadata"].setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
     return page
 
 
@@ -601,8 +606,6 @@ globals().update(site.sphinx_config(guide.load_settings()))
 
 def write_sources(src: Path, settings: guide.Settings) -> dict:
     """The Sphinx source folder of the site; returns what was written (pages, diagrams)."""
-    import nbformat
-
     lessons = guide.read_lessons()
     stems = [lesson.stem for lesson in lessons]
     missing = [s for s in stems if not (SOLUTIONS / f"{s}.ipynb").exists()]
@@ -621,7 +624,8 @@ def write_sources(src: Path, settings: guide.Settings) -> dict:
     (src / "conf.py").write_text(CONF_PY, encoding="utf-8")
     (src / "index.md").write_text(home_page(settings, lessons, pages, linker), encoding="utf-8")
     for stem in stems:
-        nbformat.write(lesson_page(stem, settings, linker), src / f"{stem}.ipynb")
+        (src / f"{stem}.ipynb").write_text(json.dumps(lesson_page(stem, settings, linker), ensure_ascii=False),
+                                           encoding="utf-8")
         shutil.copy(NOTEBOOKS / f"{stem}.ipynb", extra / "notebooks" / f"{stem}.ipynb")
         shutil.copy(LESSONS / f"{stem}.py", extra / "lessons" / f"{stem}.py")
     for page in pages:
