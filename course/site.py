@@ -74,16 +74,6 @@ class Page:
     source: str  # repository path it is made from (shown on the page, linked once published)
 
 
-def site_url(settings: guide.Settings) -> str | None:
-    """GitHub Pages' address of the published repository (None while it is the placeholder)."""
-    if settings.is_placeholder:
-        return None
-    owner, name = settings.repository.split("/", 1)
-    if name.lower() == f"{owner.lower()}.github.io":
-        return f"https://{owner.lower()}.github.io/"
-    return f"https://{owner.lower()}.github.io/{name}/"
-
-
 def lesson_stems() -> list[str]:
     return [p.stem for p in sorted(LESSONS.glob("[0-9][0-9]_*.py"))]
 
@@ -553,7 +543,7 @@ def markdown_page(path: Path, linker: Linker) -> str:
 
 def sphinx_config(settings: guide.Settings) -> dict:
     """The site's Sphinx configuration (conf.py of the generated source folder reads it from here)."""
-    url = site_url(settings)
+    url = settings.site_url
     config = {
         "project": "Testing FastAPI + SQLAlchemy against a real database",
         "author": "The contributors of the course",
