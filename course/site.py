@@ -566,6 +566,9 @@ def sphinx_config(settings: guide.Settings) -> dict:
         "html_js_files": [("course.js", {"defer": "defer"})],
         "html_extra_path": ["extra"],
         "html_copy_source": False,
+        # Search results without the page summaries Sphinx fetches: opened from the disk (file://) those
+        # fetches are refused; the search itself runs on searchindex.js, no server needed.
+        "html_show_search_summary": False,
         "html_show_sourcelink": False,
         "html_last_updated_fmt": None,
         "html_theme_options": {
