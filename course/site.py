@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import copy
 import hashlib
 import html
 import io
@@ -532,9 +531,20 @@ The whole file
 """
 
 
+GUIDE_ANSWERS = re.compile(r"^(\*\*Quizzes\*\* \(the right option.*?\n)\n((?:- .*\n)+)", re.M)
+
+
+def fold_guide_answers(text: str) -> str:
+    """The guide's lists of right options, folded: a learner reading the guide page does not see them by chance."""
+    return GUIDE_ANSWERS.sub(lambda m: (f"{m.group(1)}\n<details class=\"course-answers\"><summary>Show the right "
+                                        f"options</summary>\n\n{m.group(2)}\n</details>\n"), text)
+
+
 def markdown_page(path: Path, linker: Linker) -> str:
     text = path.read_text(encoding="utf-8")
     text = re.sub(r"<!--.*?-->\n?", "", text, flags=re.S)
+    if path.name == "INSTRUCTOR_GUIDE.md":
+        text = fold_guide_answers(text)
     base = str(path.parent.relative_to(ROOT)) if path.parent != ROOT else ""
     return linker.markdown(text, "" if base == "." else base)
 

@@ -192,6 +192,19 @@ def test_a_lesson_page_never_gives_a_quiz_answer_away(stem):
         assert sorted(payload["feedback"]) == sorted(k.lower() for k in bank[quiz_id]["feedback"])
 
 
+def test_the_instructor_guide_page_folds_every_list_of_right_options():
+    guide_text = (guide.ROOT / "INSTRUCTOR_GUIDE.md").read_text(encoding="utf-8")
+    page = site.markdown_page(guide.ROOT / "INSTRUCTOR_GUIDE.md", linker())
+    answers = re.findall(r"^- \*\*(\d\d\.\d+)\*\* .*→ \*\*[a-d]\*\*$", guide_text, re.M)
+    assert len(answers) >= 3 * len(site.lesson_stems())  # negative control: the guide does list them
+    folded = re.findall(r"<details class=\"course-answers\">.*?</details>", page, re.S)
+    assert len(folded) == len(site.lesson_stems())
+    inside = "".join(folded)
+    assert all(f"**{quiz_id}**" in inside for quiz_id in answers)
+    outside = re.sub(r"<details class=\"course-answers\">.*?</details>", "", page, flags=re.S)
+    assert not re.search(r"→ \*\*[a-d]\*\*", outside)
+
+
 def test_the_quiz_data_is_checkable_and_cannot_end_its_script_element():
     from course.quiz import digest
 
