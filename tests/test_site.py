@@ -287,3 +287,17 @@ def test_the_mermaid_package_is_read_when_its_integrity_matches(tmp_path, monkey
     (tmp_path / f"mermaid-{site.MERMAID_VERSION}.tgz").write_bytes(data)
     monkeypatch.setattr(site, "MERMAID_INTEGRITY", site.integrity_of(data))
     assert site.mermaid_script() == b"window.mermaid = {};"
+
+
+def test_the_reference_pages_come_from_the_files_that_exist(tmp_path, monkeypatch):
+    """Data, not code: a run sheet that appears becomes a page; a missing glossary is no page (nor a dead link)."""
+    for name in ("README.md", "ERRORS.md", "INSTRUCTOR_GUIDE.md", "tests/isolation.py", "workshop/half-day.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("# Half-day workshop: the run sheet\n" if "workshop" in name else "x\n")
+    monkeypatch.setattr(site, "ROOT", tmp_path)
+    pages = {page.name: page for page in site.extra_pages()}
+    assert "glossary" not in pages
+    assert pages["workshop-half-day"].title == "Half-day workshop: the run sheet"
+    assert pages["workshop-half-day"].source == "workshop/half-day.md"
+    (tmp_path / "GLOSSARY.md").write_text("# Glossary\n")
+    assert "glossary" in {page.name for page in site.extra_pages()}
