@@ -2,7 +2,7 @@
 | publish [OWNER/NAME | --check]
 | guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
 | claims [--check | --write] | refs [--check | --write]
-| lock [--check]``."""
+| lock [--check] | site [--out DIR | --check DIR]``."""
 
 import sys
 
@@ -51,6 +51,10 @@ def main(argv: list[str]) -> int:
         from course import refs
 
         return refs.main(args)
+    if command == "site":
+        from course import site
+
+        return site.main(args)
     if command == "lock":
         from course import lock
 

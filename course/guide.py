@@ -109,6 +109,16 @@ class Settings:
     def git_url(self) -> str:
         return f"https://github.com/{self.repository}"
 
+    @property
+    def site_url(self) -> str | None:
+        """The course website's address on GitHub Pages (None while the repository is the placeholder)."""
+        if self.is_placeholder:
+            return None
+        owner, name = self.repository.split("/", 1)
+        if name.lower() == f"{owner.lower()}.github.io":
+            return f"https://{owner.lower()}.github.io/"
+        return f"https://{owner.lower()}.github.io/{name}/"
+
     def binder_url(self, stem: str = FIRST_NOTEBOOK) -> str:
         return f"{self.binderhub.rstrip('/')}/v2/gh/{self.repository}/{self.branch}?urlpath=lab/tree/notebooks/{stem}.ipynb"
 
@@ -432,6 +442,16 @@ def links_markdown(lessons: list[Lesson], settings: Settings) -> str:
     return "\n".join(rows) + "\n"
 
 
+def site_sentence(settings: Settings) -> str:
+    """Where to read the course as a website: the same words in README.md, notebook 00 and this guide."""
+    if settings.site_url:
+        return (f"**The course as a website:** <{settings.site_url}>: every lesson with its outputs, the error "
+                "index, setup, glossary; nothing to install.")
+    return ("**The course as a website:** not published yet. `.venv/bin/python -m course site` builds it into "
+            "`_build/site/` (open `index.html`); `python -m course publish OWNER/NAME` gives it its address, "
+            "https://OWNER.github.io/NAME/.")
+
+
 def render(lessons: list[Lesson], settings: Settings, template: str, saving_note: str) -> str:
     placeholder_note = (
         f"> **Not published yet:** `binder/course.toml` still names the placeholder repository "
@@ -440,6 +460,7 @@ def render(lessons: list[Lesson], settings: Settings, template: str, saving_note
     total = sum(lesson.minutes for lesson in lessons)
     values = {
         "placeholder_note": placeholder_note,
+        "site": site_sentence(settings),
         "repository": settings.repository,
         "repo_name": settings.repo_name,
         "branch": settings.branch,

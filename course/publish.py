@@ -6,9 +6,12 @@
 ``python -m course publish --check``                 exits 1 when README.md or INSTRUCTOR_GUIDE.md
                                                      is not what binder/course.toml and the lessons make
 
-What is regenerated: the README's launch block and its table of notebooks (between
-``<!-- course:launch -->`` / ``<!-- course:notebooks -->`` markers and their ``<!-- /... -->``
-ends) and INSTRUCTOR_GUIDE.md (``python -m course guide``). While the repository is the
+What is regenerated: the README's launch block, its website line and its table of notebooks (between
+``<!-- course:launch -->`` / ``<!-- course:site -->`` / ``<!-- course:notebooks -->`` markers and their
+``<!-- /... -->`` ends), the website line of notebook 00 (the same ``course:site`` block in
+``lessons/00_start_here.py`` and in the markdown cell of ``solutions/`` and ``notebooks/`` that holds
+it: a markdown cell, so nothing is re-executed) and INSTRUCTOR_GUIDE.md (``python -m course guide``).
+The website's own address (``html_baseurl``) is read from the same settings by ``course/site.py``. While the repository is the
 placeholder ``OWNER/REPO`` the README says plainly that the course is not published yet and shows
 no Binder badge, rather than dead links.
 """
@@ -16,8 +19,11 @@ no Binder badge, rather than dead links.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
+from pathlib import Path
 
 from course import guide
 
@@ -82,12 +88,55 @@ def notebooks_block(lessons: list[guide.Lesson], settings: guide.Settings) -> st
 
 
 def render_readme(readme: str, lessons: list[guide.Lesson], settings: guide.Settings) -> str:
-    for name, body in (("launch", launch_block(settings)), ("notebooks", notebooks_block(lessons, settings))):
+    for name, body in (("launch", launch_block(settings)), ("site", guide.site_sentence(settings)),
+                       ("notebooks", notebooks_block(lessons, settings))):
         pattern = re.compile(rf"<!-- course:{name} -->.*?<!-- /course:{name} -->", re.S)
         if not pattern.search(readme):
             raise PublishError(f"README.md has no <!-- course:{name} --> ... <!-- /course:{name} --> block")
         readme = pattern.sub(lambda _: _block(name, body), readme)
     return readme
+
+
+SITE_BLOCK = re.compile(r"<!-- course:site -->.*?<!-- /course:site -->", re.S)
+LESSON_ZERO = guide.FIRST_NOTEBOOK
+
+
+def _site_block(settings: guide.Settings) -> str:
+    return _block("site", guide.site_sentence(settings))
+
+
+def lesson_zero_files() -> list[Path]:
+    root = guide.ROOT
+    return [root / "lessons" / f"{LESSON_ZERO}.py", root / "solutions" / f"{LESSON_ZERO}.ipynb",
+            root / "notebooks" / f"{LESSON_ZERO}.ipynb"]
+
+
+def render_lesson_zero(path: Path, text: str, settings: guide.Settings) -> str:
+    """The file with its ``course:site`` block current (the jupytext source: each line commented)."""
+    block = _site_block(settings)
+    if path.suffix == ".py":
+        commented = "\n".join(f"# {line}" if line else "#" for line in block.splitlines())
+        pattern = re.compile(r"^# <!-- course:site -->.*?<!-- /course:site -->$", re.S | re.M)
+        if not pattern.search(text):
+            raise PublishError(f"{guide._rel(path)} has no <!-- course:site --> ... <!-- /course:site --> block")
+        return pattern.sub(lambda _: commented, text)
+    notebook = json.loads(text)
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] != "markdown" or not SITE_BLOCK.search(source):
+            continue
+        new = SITE_BLOCK.sub(lambda _: block, source)
+        if new != source:
+            # the id course/build.py gives a cell (a hash of its content), so a rebuild changes nothing more
+            if cell.get("id") == hashlib.sha1(f"markdown\n{source}".encode()).hexdigest()[:12]:
+                cell["id"] = hashlib.sha1(f"markdown\n{new}".encode()).hexdigest()[:12]
+            cell["source"] = new.splitlines(keepends=True)
+        break
+    else:
+        raise PublishError(f"{guide._rel(path)} has no markdown cell with a <!-- course:site --> block "
+                           f"(rebuild it: .venv/bin/python -m course build {LESSON_ZERO[:2]})")
+    # nbformat's own layout (indent 1, sorted keys), so the file differs only where the block does
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def set_repository(repository: str, branch: str | None) -> None:
@@ -112,17 +161,24 @@ def main(argv: list[str]) -> int:
         settings, lessons = guide.load_settings(), guide.read_lessons()
         readme = README.read_text(encoding="utf-8")
         wanted = render_readme(readme, lessons, settings)
+        zero = {path: path.read_text(encoding="utf-8") for path in lesson_zero_files()}
+        zero_wanted = {path: render_lesson_zero(path, text, settings) for path, text in zero.items()}
         if args.check:
-            problems = [] if wanted == readme else ["README.md: its launch block or notebooks table is not current"]
+            problems = [] if wanted == readme else ["README.md: its launch block, website line or notebooks table is not current"]
+            problems += [f"{guide._rel(path)}: its website line (<!-- course:site -->) is not current"
+                         for path in zero if zero[path] != zero_wanted[path]]
             problems += guide.readme_problems(readme, lessons, settings)
             for problem in problems:
                 print(f"out of date: {problem}", file=sys.stderr)
             if problems:
                 print("Regenerate with: .venv/bin/python -m course publish", file=sys.stderr)
                 return 1
-            print("OK: README.md's launch links and notebooks table are current")
+            print("OK: README.md's launch links, website line and notebooks table, and notebook 00's website line, are current")
             return guide.main(["--check"])
         README.write_text(wanted, encoding="utf-8")
+        for path, text in zero_wanted.items():
+            if text != zero[path]:
+                path.write_text(text, encoding="utf-8")
         print(f"wrote README.md ({'not published yet' if settings.is_placeholder else settings.repository})")
         return guide.main([])
     except (PublishError, guide.GuideError) as exc:

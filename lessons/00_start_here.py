@@ -15,6 +15,10 @@
 # PostgreSQL, from inside Jupyter. This first notebook shows you the four things every later one
 # relies on: the sample app, pytest running inside a cell, the database switch, and how quizzes and
 # exercises work.
+#
+# <!-- course:site -->
+# **The course as a website:** not published yet. `.venv/bin/python -m course site` builds it into `_build/site/` (open `index.html`); `python -m course publish OWNER/NAME` gives it its address, https://OWNER.github.io/NAME/.
+# <!-- /course:site -->
 
 # %% [markdown] tags=["overview"]
 # **Teaching:** 32 min · **Exercises:** 12 min

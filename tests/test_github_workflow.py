@@ -15,10 +15,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+PAGES = ROOT / ".github" / "workflows" / "pages.yml"
+ALL_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
 
 def workflow() -> dict:
@@ -52,8 +55,9 @@ def test_the_binder_job_builds_with_repo2docker_and_starts_through_binder_start(
     assert (ROOT / "binder" / "start").exists()
 
 
-def test_every_local_script_the_workflow_calls_exists():
-    text = WORKFLOW.read_text(encoding="utf-8")
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_every_local_script_the_workflow_calls_exists(path):
+    text = path.read_text(encoding="utf-8")
     for script in set(re.findall(r"(?:\./|\b)((?:scripts|binder)/[\w.-]+|run-tests\.sh)", text)):
         assert (ROOT / script).exists(), f"{script} is called by the workflow but missing"
 
@@ -64,9 +68,14 @@ def zizmor() -> str:
     return found
 
 
-def test_zizmor_finds_nothing_in_the_workflow():
+def test_every_workflow_is_audited():
+    assert {WORKFLOW, PAGES} <= set(ALL_WORKFLOWS)
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_zizmor_finds_nothing_in_the_workflow(path):
     result = subprocess.run(
-        [zizmor(), "--offline", "--no-progress", str(WORKFLOW)],
+        [zizmor(), "--offline", "--no-progress", str(path)],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -78,6 +87,48 @@ def test_zizmor_does_reject_a_workflow_with_an_unpinned_action(tmp_path):
     bad.parent.mkdir(parents=True)
     bad.write_text(WORKFLOW.read_text(encoding="utf-8").replace(
         "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "actions/checkout@v4"))
+    result = subprocess.run(
+        [zizmor(), "--offline", "--no-progress", str(bad)], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "unpinned-uses" in result.stdout + result.stderr
+
+
+# --- the website's workflow (.github/workflows/pages.yml) ----------------------------------------------
+
+def pages() -> dict:
+    return yaml.safe_load(PAGES.read_text(encoding="utf-8"))
+
+
+def test_the_pages_workflow_builds_checks_and_deploys_the_site_from_main():
+    flow = pages()
+    assert flow[True]["push"]["branches"] == ["main"]
+    build = flow["jobs"]["build"]["steps"]
+    runs = [step.get("run", "") for step in build]
+    assert "scripts/bootstrap" in runs  # the same locked packages as CI
+    assert ".venv/bin/python -m course site --out _build/site" in runs
+    assert ".venv/bin/python -m course site --check _build/site" in runs
+    upload = next(step for step in build if step.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "_build/site"
+    deploy = flow["jobs"]["deploy"]
+    assert deploy["needs"] == "build"
+    assert any(step.get("uses", "").startswith("actions/deploy-pages@") for step in deploy["steps"])
+
+
+def test_only_the_deploy_job_may_write_to_pages():
+    flow = pages()
+    assert flow["permissions"] == {"contents": "read"}
+    assert "permissions" not in flow["jobs"]["build"]
+    assert flow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_zizmor_does_reject_a_pages_workflow_with_an_unpinned_deploy_action(tmp_path):
+    """Negative control for the second workflow: the audit reads it (a tag instead of a commit fails)."""
+    bad = tmp_path / ".github" / "workflows" / "pages.yml"
+    bad.parent.mkdir(parents=True)
+    text = PAGES.read_text(encoding="utf-8")
+    bad.write_text(re.sub(r"actions/deploy-pages@[0-9a-f]{40}", "actions/deploy-pages@v5", text))
+    assert bad.read_text() != text
     result = subprocess.run(
         [zizmor(), "--offline", "--no-progress", str(bad)], capture_output=True, text=True, timeout=120,
     )

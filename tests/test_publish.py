@@ -20,6 +20,12 @@ def copies(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "README", readme)
         monkeypatch.setattr(module, "SETTINGS", settings)
     monkeypatch.setattr(guide, "main", lambda args: 0)  # the guide has its own tests
+    zero = []
+    for path in publish.lesson_zero_files():  # notebook 00's website line: copies too
+        zero.append(tmp_path / path.parent.name / path.name)
+        zero[-1].parent.mkdir(exist_ok=True)
+        shutil.copy(path, zero[-1])
+    monkeypatch.setattr(publish, "lesson_zero_files", lambda: zero)
     return readme, settings
 
 
@@ -42,6 +48,28 @@ def test_publishing_names_the_repository_everywhere_at_once(copies):
     for lesson in lessons:
         assert f"/v2/gh/my-org/fastapi-db-testing/trunk?urlpath=lab/tree/notebooks/{lesson.stem}.ipynb" in text
     assert publish.main(["--check"]) == 0
+
+
+def test_publishing_sets_the_website_address_in_the_readme_and_notebook_00(copies):
+    readme, _ = copies
+    site = "https://my-org.github.io/fastapi-db-testing/"
+    assert site not in readme.read_text()
+    assert publish.main(["my-org/fastapi-db-testing"]) == 0
+    first_screen = "\n".join(readme.read_text().splitlines()[:20])
+    assert f"**The course as a website:** <{site}>" in first_screen
+    for path in publish.lesson_zero_files():  # the lesson source and both notebooks built from it
+        text = path.read_text(encoding="utf-8")
+        assert site in text and "not published yet" not in text, path
+    assert guide.load_settings(publish.SETTINGS).site_url == site
+    assert publish.main(["--check"]) == 0
+
+
+def test_check_fails_when_notebook_00_names_another_website(copies, capsys):
+    publish.main(["my-org/fastapi-db-testing"])
+    solution = next(p for p in publish.lesson_zero_files() if p.parent.name == "solutions")
+    solution.write_text(solution.read_text().replace("my-org.github.io", "old-org.github.io"))
+    assert publish.main(["--check"]) == 1
+    assert "solutions/00_start_here.ipynb: its website line" in capsys.readouterr().err
 
 
 def test_check_fails_when_the_readme_table_is_stale(copies, capsys):
