@@ -1,6 +1,6 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
-| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
+| guide [--check | --links] | pacing [--check] | workshop [--check] | glossary [--check] | errors [--check] | figures [--check | --write]
 | lock [--check]``."""
 
 import sys
@@ -34,6 +34,14 @@ def main(argv: list[str]) -> int:
         from course import pacing
 
         return pacing.main(args)
+    if command == "workshop":
+        from course import workshop
+
+        return workshop.main(args)
+    if command == "glossary":
+        from course import glossary
+
+        return glossary.main(args)
     if command == "errors":
         from course import errors
 

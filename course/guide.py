@@ -432,6 +432,16 @@ def links_markdown(lessons: list[Lesson], settings: Settings) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _workshop_path(name: str) -> str:
+    """The workshop cut of course/workshop.toml (the same one its run sheet shows)."""
+    from course import workshop
+
+    try:
+        return workshop.guide_path(name)
+    except workshop.WorkshopError as exc:
+        raise GuideError(exc.problems) from None
+
+
 def render(lessons: list[Lesson], settings: Settings, template: str, saving_note: str) -> str:
     placeholder_note = (
         f"> **Not published yet:** `binder/course.toml` still names the placeholder repository "
@@ -451,8 +461,8 @@ def render(lessons: list[Lesson], settings: Settings, template: str, saving_note
         "total_minutes": str(total),
         "total_clock": _clock(total),
         "schedule": schedule_table(lessons, settings),
-        "one_day_path": day_path(lessons, ONE_DAY),
-        "half_day_path": day_path(lessons, HALF_DAY),
+        "one_day_path": _workshop_path("one-day"),
+        "half_day_path": _workshop_path("half-day"),
         "lessons": "\n".join(lesson_section(lesson, settings) for lesson in lessons).rstrip(),
         # The note's own title ("# Saving your work") is the template's heading already.
         "saving_your_work": _demote_headings(re.sub(r"\A#\s[^\n]*\n+", "", saving_note.strip()), top=3),

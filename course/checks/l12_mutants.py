@@ -120,8 +120,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+_databases: set[str] = set()  # every database a connection was opened on during the run (password hidden)
+
+
+def _remember_database(conn) -> None:
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
+    _databases.add(url.render_as_string(hide_password=True))
+
+
+def pytest_configure(config):
+    """Watch every engine of the run (the conftest's, the app's, any the learner's tests create):
+    the leak check counts rows where the tests wrote, not only where the conftest says they should."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "engine_connect", _remember_database)
+
+
 def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get("CAPSTONE_RESULTS")
     if path:
         with open(path, "w") as out:
-            json.dump({"variants": _outcomes, "descriptions": {k: m.description for k, m in MUTANTS.items()}}, out)
+            json.dump({"variants": _outcomes, "descriptions": {k: m.description for k, m in MUTANTS.items()},
+                       "databases": sorted(_databases)}, out)
