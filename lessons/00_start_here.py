@@ -310,13 +310,13 @@ run_tests("test_nothing_but_an_event_loop")
 # `raise_on_error=False` (`--tb=no` keeps the report to its summary line). What does the cell do?
 # - **a)** It stops with the test's `AssertionError`, shown in red under the cell.
 # - **b)** It stops with `ipytest.Error` after pytest's report, and the cell's last line never prints.
-# - **c)** It prints the report and the exit code, and the cell completes without an error.
+# - **c)** It prints the report and the exit code, and the cell completes without an error of its own.
 # - **d)** It runs the test a second time, then stops with the failure.
 
 # %% tags=["quiz-answer"]
 answer("00.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 def test_arithmetic_is_broken():
     assert 1 + 1 == 3
 
@@ -395,7 +395,7 @@ def test_the_cell_started_clean():
 # **Quiz 00.4.** `DATABASE_URL` is unset. Where do this notebook's requests and tests write?
 # - **a)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
 # - **b)** Into an in-memory SQLite database that disappears with the kernel.
-# - **c)** Into the app's development database, `.data/shelter.sqlite`, the one `python -m app` serves and keeps.
+# - **c)** Into the app's development database, `.data/shelter.sqlite`, which `python -m app` serves.
 # - **d)** Into the course's PostgreSQL server, started automatically.
 
 # %% tags=["quiz-answer"]

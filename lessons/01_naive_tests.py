@@ -133,7 +133,7 @@ run_tests("test_new_animal_gets_201")
 # **Quiz 01.1.** Nothing changes in the code. We run `test_new_animal_gets_201` again. What happens?
 # - **a)** It passes: every pytest run starts from scratch.
 # - **b)** It fails: the app answers `409`, because the Rex of the first run is still in the database.
-# - **c)** It fails with an `IntegrityError` traceback coming out of the app, which answers `500 Internal Server Error`.
+# - **c)** It fails with an `IntegrityError` from the app: `500 Internal Server Error`.
 # - **d)** It passes, and the database now holds two animals called Rex.
 
 # %% tags=["quiz-answer"]
@@ -325,7 +325,7 @@ async def animals_in(session):
 # %% tags=["quiz-answer"]
 answer("01.4", "a")
 
-# %%
+# %% jupyter={"source_hidden": true}
 await reset_schema(nb.database_url)
 
 
@@ -467,13 +467,13 @@ async def client():
 # **Quiz 01.5.** With this fixture we run the three tests in all 6 orders again. What do we get?
 # - **a)** All 6 orders pass.
 # - **b)** `test_rex_is_listed` fails in every order; the other two always pass.
-# - **c)** `test_shelter_starts_empty` still fails whenever it runs after the creation.
+# - **c)** `test_shelter_starts_empty` fails after the creation.
 # - **d)** The same table as before: isolation changes speed, not outcomes.
 
 # %% tags=["quiz-answer"]
 answer("01.5", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 isolated = await run_in_every_order("test_shelter_starts_empty", "test_new_animal_gets_201", "test_rex_is_listed")
 assert all(failed == {"test_rex_is_listed"} for failed in isolated)
 

@@ -159,7 +159,7 @@ counts
 # function as the key. What happens when a test calls `POST /animals`?
 # - **a)** The override is used: FastAPI matches dependencies by their qualified name.
 # - **b)** FastAPI raises `KeyError` at the first request: the key is not a dependency of any route.
-# - **c)** The override is ignored without a word; the route uses the app's own session and engine.
+# - **c)** The override is ignored without a word; the route uses the app's own session and engine instead.
 # - **d)** The request fails with 422: the override does not match the declared dependency.
 
 # %% tags=["quiz-answer"]
@@ -456,13 +456,13 @@ def read_account(account: Annotated[dict, Depends(get_account)]) -> dict:
 # requests answer?
 # - **a)** 401 and 401: the key check still guards the overridden dependency.
 # - **b)** 422 and 200: the missing header is rejected, until the override removes the check.
-# - **c)** 422 and 422: the header is declared by a dependency of the route, so it stays required.
+# - **c)** 422 and 422: a header declared by a dependency stays required.
 # - **d)** 401 and 200.
 
 # %% tags=["quiz-answer"]
 answer("02.4", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async with AsyncClient(transport=ASGITransport(app=accounts), base_url="http://test") as http:
     real = await http.get("/account")  # no X-API-Key header
     with override_dependency(accounts, get_account, lambda: {"account": "fake"}):

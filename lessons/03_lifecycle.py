@@ -154,7 +154,7 @@ print(health.status_code, health.json())
 # %% tags=["quiz-answer"]
 answer("03.1", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 from fastapi.testclient import TestClient
 
 without_with = TestClient(create_app()).get("/health")
@@ -436,7 +436,7 @@ run_tests("test_select_one", args=["-o", "asyncio_default_fixture_loop_scope=fun
 # %% tags=["quiz-answer"]
 answer("03.2", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 @pytest.mark.asyncio(loop_scope="function")
 async def test_first_on_its_own_loop(shared_engine):
     async with shared_engine.connect() as conn:

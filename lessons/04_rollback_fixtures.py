@@ -503,7 +503,7 @@ l04.check_seeded_animal_is_listed(nb.database_url)
 # **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
 # - **a)** 1: the rollback restored the table exactly as it was.
-# - **b)** 1 or 2 at random: each PostgreSQL connection caches its own block of sequence values.
+# - **b)** 1 or 2 at random: each connection caches its own sequence values.
 # - **c)** Not 1: the sequence handed out 1 already, and `nextval()` is never undone.
 # - **d)** The test fails: the rolled-back id 1 is still reserved by a lock.
 
@@ -592,7 +592,7 @@ l04.check_get_rex_by_his_id(nb.database_url)
 # - **a)** Nothing changes: each test still runs in its own transaction.
 # - **b)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
 # - **c)** Rex leaks into the database after the run.
-# - **d)** pytest-asyncio refuses a session-scoped async fixture on a function-scoped event loop: neither test runs.
+# - **d)** pytest-asyncio refuses a session-scoped async fixture here: neither test runs.
 
 # %% tags=["quiz-answer"]
 answer("04.4", "b")

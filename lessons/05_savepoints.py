@@ -141,7 +141,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # %% tags=["quiz-answer"]
 answer("05.1", "d")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async with fixed_engine() as engine, engine.connect() as conn:
     await conn.begin()
     await conn.execute(insert(Animal).values(name="Rex", species="dog"))
@@ -365,7 +365,7 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
 # %% tags=["quiz-answer"]
 answer("05.2", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 plain = create_async_engine(nb.database_url)
 sent, still_open = await rollback_recipe(plain)
 await plain.dispose()

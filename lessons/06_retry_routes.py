@@ -309,7 +309,7 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 # %% tags=["quiz-answer"]
 answer("06.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 @pytest.fixture
 async def plain_begin_client():
     engine = create_async_engine(nb.database_url)

@@ -199,7 +199,7 @@ async def race_by_hand(ids: dict[str, int]) -> list[str]:
 # %% tags=["quiz-answer"]
 answer("07.1", "b")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 ids = await luna_ana_and_bo(unique_index=False)
 print(*await race_by_hand(ids), sep="\n")
 double = await reservations_of(ids["luna"])
@@ -438,7 +438,7 @@ check_test(
 # **Quiz 07.3.** A teammate rewrites the payment route to end its transaction before calling the
 # provider and to write "paid" in a second transaction afterwards. On PostgreSQL, ten payments of
 # one adoption arrive at once. What can the provider see?
-# - **a)** Exactly one charge: the `FOR UPDATE` lock taken at the check still orders all the requests.
+# - **a)** Exactly one charge: the `FOR UPDATE` lock still orders all requests.
 # - **b)** Exactly one charge, but nine requests answer 500.
 # - **c)** No charge: the second transaction cannot see the first one's lock.
 # - **d)** Several: the lock ends with the first transaction, before the provider call.
@@ -485,7 +485,7 @@ assert outcome == {"postgresql": "canceling statement due to lock timeout", "sql
 # **Quiz 07.4.** Which setup lets rollback-isolated tests really run in parallel?
 # - **a)** One database per pytest-xdist worker (`..._test_gw0`, `..._test_gw1`).
 # - **b)** One database for all workers, with `isolation_level="SERIALIZABLE"`.
-# - **c)** One database for all workers, every test using a unique name prefix for all of its rows.
+# - **c)** One database for all workers, each test prefixing its rows' names.
 # - **d)** One database, with `pytest -n auto --dist loadfile`.
 
 # %% tags=["quiz-answer"]

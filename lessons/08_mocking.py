@@ -200,7 +200,7 @@ async def test_provider_failure_is_502(client, reservation, payments, sessions, 
 # %% tags=["quiz-answer"]
 answer("08.1", "d")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_paying_without_telling_respx_what_to_answer(client, reservation):
     response = await client.post(f"/adoptions/{reservation['id']}/pay")
     assert response.status_code == 200
@@ -295,7 +295,7 @@ def release(request, monkeypatch):
 # sorted, so the failure message is the same on every run.)
 #
 # **Quiz 08.2.** Which of the four runs fail?
-# - **a)** None: both tests check the payment.
+# - **a)** None: both tests check it.
 # - **b)** Both "with a bug" runs.
 # - **c)** Only the respx test "with a bug".
 # - **d)** Only the fake test "with a bug".
@@ -303,7 +303,7 @@ def release(request, monkeypatch):
 # %% tags=["quiz-answer"]
 answer("08.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_pay_with_respx(client, reservation, payments, release):
     charge = payments.post("/v1/charges").respond(201, json={"id": "ch_123", "amount": 9000})
     assert (await client.post(f"/adoptions/{reservation['id']}/pay")).json()["status"] == "paid"
@@ -357,14 +357,14 @@ run_tests("test_patch_the_dependency_function", expect="failed")
 # `mock_charge.return_value = {"status": "success"}`, the route runs
 # `charge = await gateway.charge(...)` and then reads `charge.id`. What happens?
 # - **a)** `await` fails: a dictionary is not awaitable.
-# - **b)** `charge` is the dictionary, and `charge.id` fails.
+# - **b)** `charge` is the plain dictionary, and `charge.id` fails.
 # - **c)** The payment succeeds: the mock answers every attribute.
 # - **d)** `patch` refuses to replace an `async` method.
 
 # %% tags=["quiz-answer"]
 answer("08.3", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_patch_with_a_dictionary_as_return_value(client, reservation):
     with patch("app.services.payments.PaymentGateway.charge") as mock_charge:
         print(type(mock_charge).__name__)

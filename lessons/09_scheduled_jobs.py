@@ -622,7 +622,7 @@ assert not post_scheduler.running and scheduler_threads() == []
 # %% tags=["quiz-answer"]
 answer("09.4", "a")
 
-# %%
+# %% jupyter={"source_hidden": true}
 client = fastapi.testclient.TestClient(post_app)  # module level, no `with`: the post's tests
 print("a request without `with`:", client.get("/ping").json(), "| scheduler running:", post_scheduler.running)
 assert not post_scheduler.running and scheduler_threads() == []

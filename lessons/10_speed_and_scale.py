@@ -127,16 +127,6 @@ print("rollback helper:", " -> ".join(isolated))
 assert plain[-1] == "COMMIT" and "COMMIT" not in isolated and isolated[-1] == "ROLLBACK"
 
 # %% [markdown]
-# The plain session's `COMMIT` waits for the disk. The helper's session sends *more* statements
-# (`SAVEPOINT` before its work, `RELEASE SAVEPOINT` at its `commit()`, one `ROLLBACK` at the end of
-# the test), but none of them waits for the disk. So which one is faster depends on what a durable
-# commit costs on the machine: with `fsync` on and a real disk the commit dominates and rollback
-# comes out about even with no isolation, or ahead; where commits are cheap (`fsync` off, a RAM disk,
-# tests that do little more than commit), the extra round trips are what is left, and rollback is
-# measurably slower than no isolation. Isolation is never free; rollback is the cheapest of the
-# strategies that isolate.
-
-# %% [markdown]
 # **Quiz 10.1.** A team runs its CI database with `fsync=off` (commits no longer wait for the disk)
 # and compares, for the same suite, the rollback strategy with no isolation. What do they most
 # likely see?
@@ -149,6 +139,16 @@ assert plain[-1] == "COMMIT" and "COMMIT" not in isolated and isolated[-1] == "R
 
 # %% tags=["quiz-answer"]
 answer("10.1", "b")
+
+# %% [markdown]
+# The plain session's `COMMIT` waits for the disk. The helper's session sends *more* statements
+# (`SAVEPOINT` before its work, `RELEASE SAVEPOINT` at its `commit()`, one `ROLLBACK` at the end of
+# the test), but none of them waits for the disk. So which one is faster depends on what a durable
+# commit costs on the machine: with `fsync` on and a real disk the commit dominates and rollback
+# comes out about even with no isolation, or ahead; where commits are cheap (`fsync` off, a RAM disk,
+# tests that do little more than commit), the extra round trips are what is left, and rollback is
+# measurably slower than no isolation. Isolation is never free; rollback is the cheapest of the
+# strategies that isolate.
 
 # %% [markdown]
 # ## 2. The stored full run
@@ -252,8 +252,8 @@ if stored is not None:
 #   pages to disk before it can copy its directory.
 # - **b)** None of them: checkpoints only happen on a timer (`checkpoint_timeout`).
 # - **c)** `TRUNCATE`, because it swaps a table's files for new ones.
-# - **d)** `DROP DATABASE`, and `CREATE DATABASE` only with `STRATEGY FILE_COPY`; the default one
-#   writes the copy to the WAL instead.
+# - **d)** `DROP DATABASE`, and a `CREATE DATABASE` told to copy files; by default it logs
+#   the copy in the WAL, and asks for no checkpoint at all.
 
 # %% tags=["quiz-answer"]
 answer("10.2", "d")

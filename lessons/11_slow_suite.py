@@ -147,7 +147,7 @@ def the_old_lifespan():
 # at the top of the `--durations` list?
 # - **a)** `call`: the two requests and their SQL are the work of a test.
 # - **b)** `teardown`: rolling back the outer transaction.
-# - **c)** `setup`: the fixtures, the lifespan among them.
+# - **c)** `setup`: whatever the test's fixtures do before its body runs.
 # - **d)** none stands out: the three phases take about the same time.
 
 # %% tags=["quiz-answer"]
@@ -300,12 +300,12 @@ async def test_b_expects_the_default(client):
 # - **a)** It passes: its lifespan built a fresh client, with the default settings.
 # - **b)** It fails: both clients were given the same context object, and test A changed it.
 # - **c)** It passes: `SSLContext` settings are copied into each client when it is created.
-# - **d)** Test A fails first: an `SSLContext` refuses changes once a client has been created with it.
+# - **d)** Test A fails first: an `SSLContext` in use refuses changes.
 
 # %% tags=["quiz-answer"]
 answer("11.2", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 try:
     run_tests("test_a_turns_off_hostname_checks", "test_b_expects_the_default", expect="failed")
 finally:
@@ -467,7 +467,7 @@ answer("11.3", "d")
 # %% tags=["quiz-answer"]
 answer("11.4", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 plugins = sorted(f"{ep.name} ({ep.dist.name})" for ep in entry_points(group="pytest11"))
 print("pytest loads at start-up, from entry points:", *plugins, sep="\n  ")
 assert any(name.startswith("nbval") for name in plugins)

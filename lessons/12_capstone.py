@@ -523,7 +523,7 @@ assert all(counts == {"animals": 0, "adopters": 0, "adoptions": 0} for counts in
 # %% tags=["quiz-answer"]
 answer("12.3", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 code, summary = pytest_run("-p", "no:randomly", "--tb=no", "-rfE", env={"CAPSTONE_SKIP_SESSION_OVERRIDE": "1"})
 broken_output = last_run.stdout
 print(summary)
@@ -596,8 +596,8 @@ assert len(outcomes) == 9 and len(conflicts) == 8
 # on PostgreSQL?
 # - **a)** The second animal gets id 2: like SQLite, the database looks at the largest id in the
 #   table and adds one.
-# - **b)** The explicit id is refused at once: PostgreSQL never accepts a value of your own for a
-#   serial or identity column.
+# - **b)** The explicit id is refused at once: PostgreSQL never accepts your own value for a
+#   serial column.
 # - **c)** An `IntegrityError` on the primary key: the id sequence never saw the explicit 1, so it
 #   hands out 1 again.
 # - **d)** The second insert waits for the first one's transaction to commit.
