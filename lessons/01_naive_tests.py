@@ -88,7 +88,7 @@ REX = {"name": "Rex", "species": "dog"}
 # The client fixture talks to the app exactly as it is: the app's own `get_session`, so its own engine
 # and its own database (here, this notebook's). No transaction around the test, no cleanup after it.
 # (The `dispose()` at teardown only closes the engine's pooled connections, which belong to this run's
-# event loop; lesson 03 explains why. It deletes nothing.)
+# [event loop](../GLOSSARY.md#loop-scope); lesson 03 explains why. It deletes nothing.)
 
 # %%
 @pytest.fixture
@@ -150,7 +150,7 @@ run_tests("test_new_animal_gets_201", expect="failed")
 await count_rows(nb.database_url)
 
 # %% [markdown]
-# One leaked row, and it decides the outcome of every later run. This is the classic flaky suite:
+# One leaked row, and it decides the outcome of every later run. This is the classic [flaky](../GLOSSARY.md#flaky-test) suite:
 # green on a fresh database, red on the second run, green again after someone recreates the database.
 #
 # ## 2. A test that passes alone and fails in a suite
@@ -262,14 +262,14 @@ assert sum(not failed for failed in naive) == 1
 # Only one of the six orders follows both arrows.
 # Three tests, one hidden dependency each way, and the suite's result depends on the order alone.
 # A suite of hundreds of tests has many such pairs, and the order changes more often than you think:
-# a new test file, `pytest -k`, `pytest --lf`, pytest-xdist distributing tests to workers.
+# a new test file, `pytest -k`, `pytest --lf`, [pytest-xdist](../GLOSSARY.md#xdist-worker) distributing tests to workers.
 #
 # [pytest-randomly](https://github.com/pytest-dev/pytest-randomly) does on purpose what those do by
 # accident: it shuffles the order on every run and prints the seed in the report header
 # (`Using --randomly-seed=...`); `pytest -p randomly --randomly-seed=<that number>` replays the same
-# order. That is how you find order dependence in a real project, and why this repository's reference
+# order. That is how you find [order dependence](../GLOSSARY.md#order-dependence) in a real project, and why this repository's reference
 # suite runs shuffled. In a notebook a seed does not replay an order: pytest-randomly sorts the tests
-# by a hash of the seed *and each test's id*, and a test's id here includes the module name ipytest
+# by a hash of the seed *and each test's id*, and a test's id here includes the module name [ipytest](../GLOSSARY.md#ipytest)
 # makes up for the notebook (`t_` and a random UUID, new in every kernel). After a kernel restart the
 # same seed gives another order. So here we fix the orders ourselves, as above: same result, every
 # time, on any machine.
@@ -442,7 +442,7 @@ print("rows:", await count_rows(nb.database_url))
 # `tests/isolation.py` (lesson 04 builds it line by line) runs each test inside one database
 # transaction that is never committed. Every session the app opens joins that transaction inside a
 # `SAVEPOINT` of its own (`join_transaction_mode="create_savepoint"`), so the app's `commit()` and
-# `rollback()` behave normally, and at the end of the test the outer transaction is rolled back. The
+# `rollback()` behave normally, and at the end of the test the [outer transaction](../GLOSSARY.md#outer-transaction) is rolled back. The
 # client fixture changes; the three tests do not:
 
 # %%
@@ -500,7 +500,7 @@ await count_rows(nb.database_url)
 #
 # Write `test_rex_is_listed_on_its_own`: it must pass alone and in any order, under the rollback
 # fixture, by creating the data it needs instead of borrowing another test's. The cell's last line runs
-# your test against the real app (it must pass) and against broken versions of it (it must fail
+# your test against the real app (it must pass) and against [broken versions](../GLOSSARY.md#broken-version) of it (it must fail
 # against each): a database that still holds another test's Rex, a list route that shows an animal
 # the database does not hold, a create route that forgets to commit.
 #

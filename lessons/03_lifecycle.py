@@ -11,9 +11,9 @@
 # %% [markdown]
 # # 03 · The app's lifecycle and event loops
 #
-# A test calls the app in-process, and that skips what a server would do around it: the lifespan's
-# start-up and shut-down, the event loop the server owns. This notebook shows what runs when (the
-# lifespan, `yield` dependencies, background tasks), what the test clients of httpx and Starlette do
+# A test calls the app in-process, and that skips what a server would do around it: the [lifespan](../GLOSSARY.md#lifespan)'s
+# start-up and shut-down, the [event loop](../GLOSSARY.md#loop-scope) the server owns. This notebook shows what runs when (the
+# lifespan, `yield` dependencies, [background tasks](../GLOSSARY.md#background-task)), what the test clients of httpx and Starlette do
 # differently, and the event-loop errors of pytest-asyncio 1.x and asyncpg that SQLite hides.
 
 # %% [markdown] tags=["overview"]
@@ -222,7 +222,7 @@ assert quiet.returncode == 0, quiet.stderr
 
 # %% [markdown]
 # No warning: `TestClient` found `httpx2`. Why keep `httpx` too? The *app's* outgoing calls (the
-# payment gateway) use `httpx`, and respx, the library that mocks HTTP at the transport level, patches
+# payment gateway) use `httpx`, and [respx](../GLOSSARY.md#respx), the library that mocks HTTP at the transport level, patches
 # `httpx` only. Both libraries against a local port where nothing listens, inside one `respx.mock`:
 
 # %%
@@ -244,10 +244,10 @@ print("httpx2:", via_httpx2)
 # %% [markdown]
 # respx answered the `httpx` request and never saw the `httpx2` one, which went to the network. So:
 # the app calls out with `httpx` (mockable), tests call the app with `httpx.AsyncClient` +
-# `ASGITransport`, and `TestClient` (httpx2) stays available where a sync client is the point.
+# [`ASGITransport`](../GLOSSARY.md#asgi-transport), and `TestClient` (httpx2) stays available where a sync client is the point.
 #
 # Now the client the rest of the course uses, as in `tests/conftest.py` and lesson 02: the session
-# override, a recording fake for the e-mail dependency, respx in front of the payment provider, and
+# [override](../GLOSSARY.md#dependency-override), a recording fake for the e-mail dependency, respx in front of the payment provider, and
 # the lifespan. Every override goes through `override_dependency`.
 
 # %%
@@ -370,7 +370,7 @@ run_tests("test_written_for_pytest_asyncio_0_21", expect="failed")
 # asyncio_default_test_loop_scope = "session"
 # ```
 #
-# **ScopeMismatch.** A session-scoped async engine fixture without `loop_scope`. It leaves an open
+# **ScopeMismatch.** A [session-scoped](../GLOSSARY.md#function-scoped-fixture) async engine fixture without `loop_scope`. It leaves an open
 # connection in the engine's pool, like any engine that has done some work:
 
 # %%
@@ -669,7 +669,7 @@ async def test_reservation_mail_has_gone_when_the_response_arrives(client, notif
 # `httpx.ConnectError` in the `payments` respx router. Check that paying answers **502** with the
 # detail `"Payment failed, please retry later (payment provider unreachable: ConnectError)."` and that
 # the adoption is still `"reserved"`. The cell's last line runs your test against the real app and
-# against broken versions of the pay route.
+# against [broken versions](../GLOSSARY.md#broken-version) of the pay route.
 #
 # > Hint: `payments.post("/v1/charges").mock(side_effect=httpx.ConnectError("refused"))`; the router
 # > already knows the provider's base URL. The lifespan's `httpx.AsyncClient` is what respx intercepts,

@@ -120,7 +120,7 @@ async def reservations_of(animal_id: int) -> int:
 # fee is charged once. Both are broken by the same pattern, **check then write**: read the row,
 # decide in Python, write. Two requests that run at the same time can both pass the check.
 #
-# A race needs two transactions open at once. Under the rollback fixture of lessons 04 and 05,
+# A [race](../GLOSSARY.md#race) needs two transactions open at once. Under the rollback fixture of lessons 04 and 05,
 # every session a test hands to the app joins **one** transaction on **one** connection. Ask two
 # of its sessions which database connection they use:
 
@@ -140,7 +140,7 @@ assert same
 # One connection runs one statement at a time, inside one transaction: two requests of such a test
 # can only take turns, and the second one always sees what the first one wrote. The race cannot
 # happen there, so a rolled-back test of a racy route passes. (Lesson 05 showed the other half:
-# the savepoints that make this fixture work are all on that one connection.)
+# the [savepoints](../GLOSSARY.md#savepoint) that make this fixture work are all on that one connection.)
 #
 # To test a race you need what production has: **committed data**, in a database of its own
 # (cleaned another way: here `delete_everything()` deletes every row), and **several connections**
@@ -275,7 +275,7 @@ print(source[source.index("    # Check and write"):source.index("    adoption = 
 
 # %% [markdown]
 # `UPDATE ... WHERE status = 'available'` changes Luna only if she is still available when the
-# `UPDATE` runs. On PostgreSQL the second of two such updates waits for the first one's row lock,
+# `UPDATE` runs. On PostgreSQL the second of two such updates waits for the first one's [row lock](../GLOSSARY.md#row-lock),
 # then re-checks the condition on the committed row and changes nothing: `rowcount` 0, a clean 409.
 # The index stays as the last line of defence. For the payment, where the provider must be called
 # between the check and the write, the route locks the adoption's row instead
@@ -324,7 +324,7 @@ assert await reservations_of(ids["luna"]) == 1
 # **ten payments of that adoption at the same time**. Assert what must hold whatever the order:
 # exactly one payment succeeds, the others get 409, and the provider was charged once.
 # `provider` is the list of charges the fake payment provider received (it takes 50 ms per charge).
-# The check then runs your test against the real app and against broken versions of the route.
+# The check then runs your test against the real app and against [broken versions](../GLOSSARY.md#broken-version) of the route.
 #
 # > Hint: `await asyncio.gather(*(race_client.post(f"/adoptions/{adoption_id}/pay") for _ in range(10)))`;
 # > compare the sorted status codes with `[200] + [409] * 9`, and `len(provider)` with 1.

@@ -77,7 +77,7 @@ from tests.isolation import isolated_async_sessions
 #
 # The benchmark runs **one** generated CRUD suite (every test writes through the API of a 12-table
 # version of the shelter, then reads back) under six isolation strategies. Each strategy is a
-# `conftest.py` in `bench/strategies/`, and each defines a single fixture, `sessions`: the session
+# [`conftest.py`](../GLOSSARY.md#conftestpy) in `bench/strategies/`, and each defines a single fixture, `sessions`: the session
 # factory the app's requests use, plus the cleanup after the test. That fixture is the only thing
 # that differs between the runs. We print it for each strategy:
 
@@ -223,13 +223,13 @@ if stored is not None:
 #   rows, its fixed price per table dominates.
 # - **A fresh PostgreSQL database per test** is the most expensive strategy of all (part 3 looks at
 #   why).
-# - **xdist -n 2** runs the rollback suite faster than one process on both databases, but not twice
+# - **[xdist](../GLOSSARY.md#xdist-worker) -n 2** runs the rollback suite faster than one process on both databases, but not twice
 #   as fast: two workers share two CPUs with the database server and pytest's controller.
 # - **Runs vary**: compare the spread of the repeats with the gaps between strategies before you
 #   trust a difference of a few percent.
 #
 # Per-test cost also depends on *what the test does*: here 2 to 5 HTTP requests through the full
-# app, with the app's lifespan entered per test. A test that does less makes the cleanup a larger
+# app, with the app's [lifespan](../GLOSSARY.md#lifespan) entered per test. A test that does less makes the cleanup a larger
 # share of its time, and every ratio larger.
 
 # %% [markdown] tags=["instructor"]
@@ -424,7 +424,7 @@ assert shared == [] and separate == ["Max"]
 
 # %% [markdown]
 # With a shared database, worker A's row is gone before A could read it back: A's test fails, but
-# only when the timing is unlucky, so the suite is flaky rather than red. With a database per
+# only when the timing is unlucky, so the suite is [flaky](../GLOSSARY.md#flaky-test) rather than red. With a database per
 # worker, B's cleanup cannot reach A. (The rollback strategy shares better, since uncommitted rows
 # are invisible to other connections, but still collides on unique values and locks, and on SQLite
 # two writers on one file wait for each other: one database per worker is the rule for every
@@ -445,7 +445,7 @@ for worker in ["master", "gw0", "gw1"]:
 
 # %% [markdown]
 # `tests/conftest.py` calls it at import time, before anything imports `app`
-# (`TEST_DATABASE_URL = test_database_url()`), and its session-scoped `engine` fixture recreates
+# (`TEST_DATABASE_URL = test_database_url()`), and its [session-scoped](../GLOSSARY.md#function-scoped-fixture) `engine` fixture recreates
 # the schema there, once per worker. So `pytest -n 2` gives `shelter_test_gw0` and
 # `shelter_test_gw1`, each with its own schema; the module-level variable is read from the
 # environment because the `worker_id` fixture is not available at import time. If your fixtures
@@ -581,7 +581,7 @@ assert await committed_names(nb.database_url) == []
 # - SQLite: [`PRAGMA synchronous`](https://www.sqlite.org/pragma.html#pragma_synchronous).
 # - pytest-xdist 3.8: [identifying the worker process during a
 #   test](https://pytest-xdist.readthedocs.io/en/stable/how-to.html#identifying-the-worker-process-during-a-test).
-# - The article of the claim check: "Using pytest Fixtures with FastAPI TestClient for Database
+# - The article of the [claim check](../GLOSSARY.md#claim-check): "Using pytest Fixtures with FastAPI TestClient for Database
 #   Transaction Rollbacks", a consultancy's blog on Python upgrades, 2025 (search the title).
 # - The course's benchmark: `python -m bench --help`, and the benchmark section of the README.
 

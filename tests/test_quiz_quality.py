@@ -83,6 +83,7 @@ def _stem(word: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
+    text = re.sub(r"\]\([^)]*\)", "]", text)  # a link's address (a glossary anchor, a URL) is not text a learner reads
     return {_stem(w) for w in CONTENT_WORD.findall(text.lower()) if w not in STOP_WORDS}
 
 

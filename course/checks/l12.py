@@ -38,7 +38,7 @@ def _with_password(hidden: str, database_url: str) -> str:
 
 def _label(url: str) -> str:
     parsed = make_url(url)
-    return f"`{Path(parsed.database).name}`" if parsed.get_backend_name() == "sqlite" else f"database `{parsed.database}`"
+    return f"file `{Path(parsed.database).name}`" if parsed.get_backend_name() == "sqlite" else f"database `{parsed.database}`"
 
 
 async def leftovers(urls: list[str], database_url: str) -> dict[str, dict[str, int]]:
