@@ -392,6 +392,23 @@ def schedule_table(lessons: list[Lesson], settings: Settings) -> str:
     return "\n".join(rows)
 
 
+EXERCISES = Path(__file__).with_name("exercises.toml")
+ANSWERS = ROOT / "tests" / "exercise_answers"
+
+
+def exercise_checks() -> dict[str, list[tuple[str, str, list[str]]]]:
+    """Per lesson: each exercise's name, the technique its check proves, and the messages its wrong answers get."""
+    if not EXERCISES.exists():
+        return {}
+    out: dict[str, list[tuple[str, str, list[str]]]] = {}
+    for entry in tomllib.loads(EXERCISES.read_text(encoding="utf-8"))["exercise"]:
+        answers = ANSWERS / f"{entry['lesson']}.toml"
+        wrong = tomllib.loads(answers.read_text(encoding="utf-8")).get("wrong", []) if answers.exists() else []
+        rejects = [w["expect"] for w in wrong if w["exercise"] == entry["name"]]
+        out.setdefault(entry["lesson"], []).append((entry["name"], entry["technique"], rejects))
+    return out
+
+
 def lesson_section(lesson: Lesson, settings: Settings) -> str:
     out = [f"### {lesson.number} · {lesson.title}", "",
            f"**Teaching:** {lesson.teaching} min · **Exercises:** {lesson.exercises} min · "
@@ -412,6 +429,12 @@ def lesson_section(lesson: Lesson, settings: Settings) -> str:
     if lesson.exercise_titles:
         out += ["**Exercises** (worked answers in the solution notebook)", "",
                 *[f"- {e}" for e in lesson.exercise_titles], ""]
+    if checks := exercise_checks().get(lesson.number):
+        out += ["**What each exercise check proves** (`course/exercises.toml`; the wrong answers are in "
+                f"`tests/exercise_answers/{lesson.number}.toml`, the learner path proves each rejected with a message containing the text quoted)", ""]
+        for name, technique, rejects in checks:
+            out += [f"- `{name}`: {technique}. Rejects: " + "; ".join(f"“{r}”" for r in rejects) + "."]
+        out += [""]
     if lesson.claim_checks:
         out += ["**Claim checks**", "", *[f"- {claim} — *verdict:* {verdict}" for claim, verdict in lesson.claim_checks], ""]
     if lesson.quizzes:
