@@ -32,7 +32,7 @@ step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
 # nbval plugin off (-p no:nbval: its import costs every other pytest run seconds); -p nbval turns it on.
 nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
-step "generated files are current (learner notebooks, instructor guide)"
+step "generated files are current (learner notebooks, instructor guide, glossary, workshop run sheets)"
 $py -m course check
 $py -m course lock --check   # requirements.lock and binder/requirements.txt agree with requirements.txt
 $py -m course publish --check   # README launch links + notebooks table, and INSTRUCTOR_GUIDE.md
@@ -40,6 +40,8 @@ $py -m course errors --check
 $py -m course figures --check
 $py -m course claims --check   # one verdict per published claim (course/claims.toml)
 $py -m course refs --check     # every "lesson NN" reference resolves to the lesson that teaches its topic
+$py -m course glossary --check   # GLOSSARY.md, and every lesson links the first use of each term
+$py -m course workshop --check   # workshop/one-day.md and half-day.md, and no section they name is missing
 
 step "reference suite, random order"
 $py -m pytest tests

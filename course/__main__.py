@@ -1,7 +1,7 @@
 """``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
-| guide [--check | --links] | pacing [--check] | errors [--check] | figures [--check | --write]
-| claims [--check | --write] | refs [--check | --write]
+| guide [--check | --links] | pacing [--check] | workshop [--check] | glossary [--check | --link]
+| errors [--check] | figures [--check | --write] | claims [--check | --write] | refs [--check | --write]
 | lock [--check] | site [--out DIR | --check DIR]``."""
 
 import sys
@@ -35,6 +35,14 @@ def main(argv: list[str]) -> int:
         from course import pacing
 
         return pacing.main(args)
+    if command == "workshop":
+        from course import workshop
+
+        return workshop.main(args)
+    if command == "glossary":
+        from course import glossary
+
+        return glossary.main(args)
     if command == "errors":
         from course import errors
 

@@ -117,12 +117,13 @@ def report(problems: Sequence[str], success: str) -> None:
 
 
 @contextlib.contextmanager
-def replace_route(app: Any, method: str, path: str, endpoint: Callable) -> Iterator[None]:
+def replace_route(app: Any, method: str, path: str, endpoint: Callable, *, same_response_model: bool = False) -> Iterator[None]:
     """Serve ``method path`` with ``endpoint`` instead of the app's own route while active.
 
     For mutants: "a route that answers 200 to everything", "a route that skips the
     lower-casing", ... The replacement keeps the route's status code and the app's
-    dependency overrides; the original route is put back at exit.
+    dependency overrides (and, with ``same_response_model``, its response model); the original
+    route is put back at exit.
     """
     from fastapi.routing import APIRoute
 
@@ -134,6 +135,7 @@ def replace_route(app: Any, method: str, path: str, endpoint: Callable) -> Itera
         status_code=route.status_code,
         name=route.name,
         dependency_overrides_provider=route.dependency_overrides_provider,
+        **({"response_model": route.response_model} if same_response_model else {}),
     )
     router.routes[index] = replacement
     _routes_changed(router)
@@ -142,6 +144,28 @@ def replace_route(app: Any, method: str, path: str, endpoint: Callable) -> Itera
     finally:
         router.routes[index] = route
         _routes_changed(router)
+
+
+@contextlib.contextmanager
+def record_calls(app: Any, method: str, path: str) -> Iterator[list[dict[str, Any]]]:
+    """Serve ``method path`` with the app's own endpoint, recording the arguments of every call.
+
+    For checks of *how* a test did something: "the test created Luna through ``POST /animals``
+    instead of seeding her". The list yielded holds one dict of keyword arguments per request.
+    """
+    import functools
+
+    _, _, route = _find_route(app.router, method.upper(), path)
+    real = route.endpoint
+    calls: list[dict[str, Any]] = []
+
+    @functools.wraps(real)  # FastAPI reads the signature through __wrapped__: same parameters, same dependencies
+    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return await real(*args, **kwargs)
+
+    with replace_route(app, method, path, endpoint, same_response_model=True):
+        yield calls
 
 
 def _find_route(router: Any, method: str, path: str, seen: set[int] | None = None) -> tuple[Any, int, Any]:
@@ -202,13 +226,17 @@ def check_test(
     args: Sequence[str] = (),
     namespace: dict[str, Any] | None = None,
     conditions: Sequence[Condition] = (),
+    after_run: Callable[[str], str | None] | None = None,
 ) -> None:
     """Run the learner's test(s) against the real app, then under each condition, then against each mutant.
 
     ``tests`` are names of test functions defined in the notebook (a parametrized test's
     name with its id, ``"test_x[naive]"``, works too). ``hint`` is printed when a mutant
     slips through. ``args`` are extra pytest options. ``conditions`` must not make the test
-    fail (see :class:`Condition`).
+    fail (see :class:`Condition`). ``after_run`` is called after every run with the run's
+    description ("against the real app", "when <mutant>"); it cleans up what the test left
+    behind and returns a sentence about it, which fails the exercise (for instance "your test
+    left its override in place"), or ``None``.
     """
     __tracebackhide__ = True
     if not tests:
@@ -224,7 +252,14 @@ def check_test(
         not_attempted(f"{names} still holds the placeholder.")
         return
 
-    real = _run(tests, args)
+    def run_and_inspect(tests: Sequence[str], args: Sequence[str], when: str) -> _Run:
+        __tracebackhide__ = True
+        run = _run(tests, args)
+        if after_run is not None and (problem := after_run(when)):
+            raise ExerciseIncomplete(problem)
+        return run
+
+    real = run_and_inspect(tests, args, "against the real app")
     if real.code == 5:
         raise ExerciseIncomplete(f"pytest found no test {names}: is it still named like that, and async where it awaits?")
     if real.code != 0:
@@ -235,7 +270,7 @@ def check_test(
 
     for condition in conditions:
         with condition.install():
-            run = _run(tests, args)
+            run = run_and_inspect(tests, args, f"when {condition.description}")
         if run.code != 0:
             details = "\n".join(f"  {line}" for line in run.failures) or run.output.strip()[-1500:]
             advice = f"\n{condition.advice}" if condition.advice else ""
@@ -246,7 +281,7 @@ def check_test(
     slipped = []
     for mutant in mutants:
         with mutant.install():
-            run = _run(tests, args)
+            run = run_and_inspect(tests, args, f"against a broken app where {mutant.description}")
         if run.code == 0:
             slipped.append(mutant)
     if slipped:

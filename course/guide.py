@@ -402,6 +402,23 @@ def schedule_table(lessons: list[Lesson], settings: Settings) -> str:
     return "\n".join(rows)
 
 
+EXERCISES = Path(__file__).with_name("exercises.toml")
+ANSWERS = ROOT / "tests" / "exercise_answers"
+
+
+def exercise_checks() -> dict[str, list[tuple[str, str, list[str]]]]:
+    """Per lesson: each exercise's name, the technique its check proves, and the messages its wrong answers get."""
+    if not EXERCISES.exists():
+        return {}
+    out: dict[str, list[tuple[str, str, list[str]]]] = {}
+    for entry in tomllib.loads(EXERCISES.read_text(encoding="utf-8"))["exercise"]:
+        answers = ANSWERS / f"{entry['lesson']}.toml"
+        wrong = tomllib.loads(answers.read_text(encoding="utf-8")).get("wrong", []) if answers.exists() else []
+        rejects = [w["expect"] for w in wrong if w["exercise"] == entry["name"]]
+        out.setdefault(entry["lesson"], []).append((entry["name"], entry["technique"], rejects))
+    return out
+
+
 def lesson_section(lesson: Lesson, settings: Settings) -> str:
     out = [f"### {lesson.number} · {lesson.title}", "",
            f"**Teaching:** {lesson.teaching} min · **Exercises:** {lesson.exercises} min · "
@@ -422,6 +439,12 @@ def lesson_section(lesson: Lesson, settings: Settings) -> str:
     if lesson.exercise_titles:
         out += ["**Exercises** (worked answers in the solution notebook)", "",
                 *[f"- {e}" for e in lesson.exercise_titles], ""]
+    if checks := exercise_checks().get(lesson.number):
+        out += ["**What each exercise check proves** (`course/exercises.toml`; the wrong answers are in "
+                f"`tests/exercise_answers/{lesson.number}.toml`, the learner path proves each rejected with a message containing the text quoted)", ""]
+        for name, technique, rejects in checks:
+            out += [f"- `{name}`: {technique}. Rejects: " + "; ".join(f"“{r}”" for r in rejects) + "."]
+        out += [""]
     if lesson.claim_checks:
         out += ["**Claim checks**", "", *[f"- {claim} — *verdict:* {verdict}" for claim, verdict in lesson.claim_checks], ""]
     if lesson.quizzes:
@@ -450,6 +473,14 @@ def site_sentence(settings: Settings) -> str:
     return ("**The course as a website:** not published yet. `.venv/bin/python -m course site` builds it into "
             "`_build/site/` (open `index.html`); `python -m course publish OWNER/NAME` gives it its address, "
             "https://OWNER.github.io/NAME/.")
+def _workshop_path(name: str) -> str:
+    """The workshop cut of course/workshop.toml (the same one its run sheet shows)."""
+    from course import workshop
+
+    try:
+        return workshop.guide_path(name)
+    except workshop.WorkshopError as exc:
+        raise GuideError(exc.problems) from None
 
 
 def render(lessons: list[Lesson], settings: Settings, template: str, saving_note: str) -> str:
@@ -472,8 +503,8 @@ def render(lessons: list[Lesson], settings: Settings, template: str, saving_note
         "total_minutes": str(total),
         "total_clock": _clock(total),
         "schedule": schedule_table(lessons, settings),
-        "one_day_path": day_path(lessons, ONE_DAY),
-        "half_day_path": day_path(lessons, HALF_DAY),
+        "one_day_path": _workshop_path("one-day"),
+        "half_day_path": _workshop_path("half-day"),
         "lessons": "\n".join(lesson_section(lesson, settings) for lesson in lessons).rstrip(),
         # The note's own title ("# Saving your work") is the template's heading already.
         "saving_your_work": _demote_headings(re.sub(r"\A#\s[^\n]*\n+", "", saving_note.strip()), top=3),

@@ -126,8 +126,8 @@ for name in MODULES + ["tests.isolation", "tests.conftest"]:
 # <!-- topic:asyncclient-transport -->
 #
 # Tests do not need a running server: `httpx.AsyncClient` can hand each request straight to the ASGI
-# application through `ASGITransport`. One catch: `ASGITransport` sends requests only. It never runs
-# the app's **lifespan**, the startup and shutdown code (this app creates its outgoing HTTP client
+# application through [`ASGITransport`](../GLOSSARY.md#asgi-transport). One catch: `ASGITransport` sends requests only. It never runs
+# the app's **[lifespan](../GLOSSARY.md#lifespan)**, the startup and shutdown code (this app creates its outgoing HTTP client
 # there). The health check makes the difference visible. First without the lifespan, on a fresh app
 # object (`create_app()`), so that this cell shows the same thing every time it runs:
 
@@ -172,7 +172,7 @@ answer("00.1", "b")
 
 # %% [markdown]
 # Let us see. Both requests go through one client, inside the lifespan. The app uses its own engine
-# (`app.db.engine`), which keeps a pool of connections tied to the event loop they were opened on;
+# (`app.db.engine`), which keeps a pool of connections tied to the [event loop](../GLOSSARY.md#loop-scope) they were opened on;
 # disposing of it at the end keeps later cells, which run on other loops, from reusing them
 # (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens otherwise). We print neither the id nor the arrival time: they differ
 # from run to run.
@@ -216,7 +216,7 @@ await count_rows(nb.database_url)
 # %% [markdown]
 # ### Claim check: `AsyncClient(app=app)` calls a FastAPI app in-process
 #
-# Many tutorials build their async test client by passing the application straight to the client,
+# A [claim check](../GLOSSARY.md#claim-check) takes a piece of published advice, runs it here and gives it a verdict. Many tutorials build their async test client by passing the application straight to the client,
 # among them "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks" (2025,
 # a blog about upgrading Python and Django applications) in every test it shows:
 # `AsyncClient(app=app, base_url="http://test")`. We run exactly that construction with the httpx
@@ -242,8 +242,8 @@ assert "unexpected keyword argument 'app'" in str(error)
 # ## 3. Tests inside a cell
 #
 # [ipytest](https://github.com/chmp/ipytest) runs pytest on the tests defined in the notebook. First
-# a **fixture**, defined in an ordinary cell as in a `conftest.py`: an HTTP client for the app with its
-# lifespan running. It is function-scoped (the default): each test gets its own.
+# a **fixture**, defined in an ordinary cell as in a [`conftest.py`](../GLOSSARY.md#conftestpy): an HTTP client for the app with its
+# lifespan running. It is [function-scoped](../GLOSSARY.md#function-scoped-fixture) (the default): each test gets its own.
 
 # %%
 import pytest
@@ -275,7 +275,7 @@ async def test_health_is_ok_once_the_lifespan_ran(client):
 # `pyproject.toml` sets pytest-asyncio's `asyncio_mode = "auto"`, and notebooks read it like `tests/`
 # does.
 #
-# `setup()` configured ipytest with two settings that are not its defaults. Both matter.
+# `setup()` configured [ipytest](../GLOSSARY.md#ipytest) with two settings that are not its defaults. Both matter.
 #
 # **Why tests run in a thread.** The notebook's kernel already runs an event loop: that is why
 # `await` works at the top level of a cell. pytest-asyncio starts an event loop of its own for the
@@ -316,13 +316,13 @@ run_tests("test_nothing_but_an_event_loop")
 # `raise_on_error=False` (`--tb=no` keeps the report to its summary line). What does the cell do?
 # - **a)** It stops with the test's `AssertionError`, shown in red under the cell.
 # - **b)** It stops with `ipytest.Error` after pytest's report, and the cell's last line never prints.
-# - **c)** It prints the report and the exit code, and the cell completes without an error.
+# - **c)** It prints the report and the exit code, and the cell completes without an error of its own.
 # - **d)** It runs the test a second time, then stops with the failure.
 
 # %% tags=["quiz-answer"]
 answer("00.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 def test_arithmetic_is_broken():
     assert 1 + 1 == 3
 
@@ -401,7 +401,7 @@ def test_the_cell_started_clean():
 # **Quiz 00.4.** `DATABASE_URL` is unset. Where do this notebook's requests and tests write?
 # - **a)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
 # - **b)** Into an in-memory SQLite database that disappears with the kernel.
-# - **c)** Into the app's development database, `.data/shelter.sqlite`, the one `python -m app` serves and keeps.
+# - **c)** Into the app's development database, `.data/shelter.sqlite`, which `python -m app` serves.
 # - **d)** Into the course's PostgreSQL server, started automatically.
 
 # %% tags=["quiz-answer"]
@@ -429,7 +429,7 @@ assert url.get_driver_name() == {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 assert Path(url.database).stem.endswith("_test_nb00")
 
 # %% [markdown]
-# When the two databases behave differently (error messages, id sequences), a lesson says so and
+# When the two databases behave differently (error messages, id [sequences](../GLOSSARY.md#sequence)), a lesson says so and
 # checks the fact that holds for the backend in use, with `if nb.backend == "postgresql": ...`.
 
 # %% [markdown]
@@ -457,7 +457,7 @@ except WrongAnswer as exc:
 # Exercises are code cells with a placeholder, `...  # YOUR CODE HERE`, that you replace. Each ends
 # with a check that runs your code: untouched, it prints "Not attempted yet" and the cell passes, so
 # skipping an exercise never breaks a later cell. For a test you write, the check runs it against the
-# real app (it must pass) and against deliberately broken versions of the app (it must fail against
+# real app (it must pass) and against deliberately [broken versions](../GLOSSARY.md#broken-version) of the app (it must fail against
 # each), and names any broken version your test does not catch. The worked answer is in `solutions/`.
 #
 # ### Exercise 1: a 404 with a readable message

@@ -88,7 +88,7 @@ REX = {"name": "Rex", "species": "dog"}
 # The client fixture talks to the app exactly as it is: the app's own `get_session`, so its own engine
 # and its own database (here, this notebook's). No transaction around the test, no cleanup after it.
 # (The `dispose()` at teardown only closes the engine's pooled connections, which belong to this run's
-# event loop; <!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> explains why. It deletes nothing.)
+# [event loop](../GLOSSARY.md#loop-scope); <!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> explains why. It deletes nothing.)
 
 # %%
 @pytest.fixture
@@ -134,7 +134,7 @@ run_tests("test_new_animal_gets_201")
 # **Quiz 01.1.** Nothing changes in the code. We run `test_new_animal_gets_201` again. What happens?
 # - **a)** It passes: every pytest run starts from scratch.
 # - **b)** It fails: the app answers `409`, because the Rex of the first run is still in the database.
-# - **c)** It fails with an `IntegrityError` traceback coming out of the app, which answers `500 Internal Server Error`.
+# - **c)** It fails with an `IntegrityError` from the app: `500 Internal Server Error`.
 # - **d)** It passes, and the database now holds two animals called Rex.
 
 # %% tags=["quiz-answer"]
@@ -151,7 +151,7 @@ run_tests("test_new_animal_gets_201", expect="failed")
 await count_rows(nb.database_url)
 
 # %% [markdown]
-# One leaked row, and it decides the outcome of every later run. This is the classic flaky suite:
+# One leaked row, and it decides the outcome of every later run. This is the classic [flaky](../GLOSSARY.md#flaky-test) suite:
 # green on a fresh database, red on the second run, green again after someone recreates the database.
 #
 # ## 2. A test that passes alone and fails in a suite
@@ -264,14 +264,14 @@ assert sum(not failed for failed in naive) == 1
 # Only one of the six orders follows both arrows.
 # Three tests, one hidden dependency each way, and the suite's result depends on the order alone.
 # A suite of hundreds of tests has many such pairs, and the order changes more often than you think:
-# a new test file, `pytest -k`, `pytest --lf`, pytest-xdist distributing tests to workers.
+# a new test file, `pytest -k`, `pytest --lf`, [pytest-xdist](../GLOSSARY.md#xdist-worker) distributing tests to workers.
 #
 # [pytest-randomly](https://github.com/pytest-dev/pytest-randomly) does on purpose what those do by
 # accident: it shuffles the order on every run and prints the seed in the report header
 # (`Using --randomly-seed=...`); `pytest -p randomly --randomly-seed=<that number>` replays the same
-# order. That is how you find order dependence in a real project, and why this repository's reference
+# order. That is how you find [order dependence](../GLOSSARY.md#order-dependence) in a real project, and why this repository's reference
 # suite runs shuffled. In a notebook a seed does not replay an order: pytest-randomly sorts the tests
-# by a hash of the seed *and each test's id*, and a test's id here includes the module name ipytest
+# by a hash of the seed *and each test's id*, and a test's id here includes the module name [ipytest](../GLOSSARY.md#ipytest)
 # makes up for the notebook (`t_` and a random UUID, new in every kernel). After a kernel restart the
 # same seed gives another order. So here we fix the orders ourselves, as above: same result, every
 # time, on any machine.
@@ -328,7 +328,7 @@ async def animals_in(session):
 # %% tags=["quiz-answer"]
 answer("01.4", "a")
 
-# %%
+# %% jupyter={"source_hidden": true}
 await reset_schema(nb.database_url)
 
 
@@ -447,7 +447,7 @@ print("rows:", await count_rows(nb.database_url))
 # `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 04<!-- /ref --> builds it line by line) runs each test inside one database
 # transaction that is never committed. Every session the app opens joins that transaction inside a
 # `SAVEPOINT` of its own (`join_transaction_mode="create_savepoint"`), so the app's `commit()` and
-# `rollback()` behave normally, and at the end of the test the outer transaction is rolled back. The
+# `rollback()` behave normally, and at the end of the test the [outer transaction](../GLOSSARY.md#outer-transaction) is rolled back. The
 # client fixture changes; the three tests do not:
 
 # %%
@@ -472,13 +472,13 @@ async def client():
 # **Quiz 01.5.** With this fixture we run the three tests in all 6 orders again. What do we get?
 # - **a)** All 6 orders pass.
 # - **b)** `test_rex_is_listed` fails in every order; the other two always pass.
-# - **c)** `test_shelter_starts_empty` still fails whenever it runs after the creation.
+# - **c)** `test_shelter_starts_empty` fails after the creation.
 # - **d)** The same table as before: isolation changes speed, not outcomes.
 
 # %% tags=["quiz-answer"]
 answer("01.5", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 isolated = await run_in_every_order("test_shelter_starts_empty", "test_new_animal_gets_201", "test_rex_is_listed")
 assert all(failed == {"test_rex_is_listed"} for failed in isolated)
 
@@ -505,7 +505,7 @@ await count_rows(nb.database_url)
 #
 # Write `test_rex_is_listed_on_its_own`: it must pass alone and in any order, under the rollback
 # fixture, by creating the data it needs instead of borrowing another test's. The cell's last line runs
-# your test against the real app (it must pass) and against broken versions of it (it must fail
+# your test against the real app (it must pass) and against [broken versions](../GLOSSARY.md#broken-version) of it (it must fail
 # against each): a database that still holds another test's Rex, a list route that shows an animal
 # the database does not hold, a create route that forgets to commit.
 #

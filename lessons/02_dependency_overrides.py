@@ -72,7 +72,7 @@ print(inspect.getsource(get_session))
 
 # %% [markdown]
 # A test must hand the routes *its* session instead: one whose writes are rolled back when the test
-# ends. FastAPI's hook for that is `app.dependency_overrides`, a plain dictionary from "the dependency
+# ends. FastAPI's hook for that is [`app.dependency_overrides`](../GLOSSARY.md#dependency-override), a plain dictionary from "the dependency
 # a route declared" to "what to call instead". It starts empty:
 
 # %%
@@ -82,8 +82,8 @@ app.dependency_overrides
 # The fixtures this notebook builds on. `sessions` comes from `tests/isolation.py`: a factory of
 # sessions that all live inside one transaction that is rolled back after the test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->
 # takes it apart line by line; here it is a black box). `bare_client` calls the app in-process, with
-# nothing else: no override, no lifespan. `app_engine` is the app's *own* engine, for the tests that
-# (by mistake) reach it; it is disposed at teardown, because its pooled connections belong to the event loop
+# nothing else: no override, no [lifespan](../GLOSSARY.md#lifespan). `app_engine` is the app's *own* engine, for the tests that
+# (by mistake) reach it; it is disposed at teardown, because its pooled connections belong to the [event loop](../GLOSSARY.md#loop-scope)
 # of one pytest run (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens when the next run reuses them).
 
 # %%
@@ -161,7 +161,7 @@ counts
 # function as the key. What happens when a test calls `POST /animals`?
 # - **a)** The override is used: FastAPI matches dependencies by their qualified name.
 # - **b)** FastAPI raises `KeyError` at the first request: the key is not a dependency of any route.
-# - **c)** The override is ignored without a word; the route uses the app's own session and engine.
+# - **c)** The override is ignored without a word; the route uses the app's own session and engine instead.
 # - **d)** The request fails with 422: the override does not match the declared dependency.
 
 # %% tags=["quiz-answer"]
@@ -169,7 +169,7 @@ answer("02.1", "c")
 
 # %% [markdown]
 # Let us run it. `lookalike` is `get_session` copied and pasted under another name (the name does
-# not matter: a copy called `get_session` in a `conftest.py` behaves the same). Same code, two objects:
+# not matter: a copy called `get_session` in a [`conftest.py`](../GLOSSARY.md#conftestpy) behaves the same). Same code, two objects:
 
 # %%
 from app.db import SessionLocal
@@ -458,13 +458,13 @@ def read_account(account: Annotated[dict, Depends(get_account)]) -> dict:
 # requests answer?
 # - **a)** 401 and 401: the key check still guards the overridden dependency.
 # - **b)** 422 and 200: the missing header is rejected, until the override removes the check.
-# - **c)** 422 and 422: the header is declared by a dependency of the route, so it stays required.
+# - **c)** 422 and 422: a header declared by a dependency stays required.
 # - **d)** 401 and 200.
 
 # %% tags=["quiz-answer"]
 answer("02.4", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async with AsyncClient(transport=ASGITransport(app=accounts), base_url="http://test") as http:
     real = await http.get("/account")  # no X-API-Key header
     with override_dependency(accounts, get_account, lambda: {"account": "fake"}):
@@ -486,7 +486,7 @@ assert (real.status_code, overridden.status_code) == (422, 200)
 #
 # The same mechanism replaces anything a route receives through `Depends`, not only the session. The
 # fixtures of the exercise below, as in `tests/conftest.py`: a recording fake for the e-mail
-# dependency, a respx router in front of the payment provider so that no test ever reaches the
+# dependency, a [respx](../GLOSSARY.md#respx) router in front of the payment provider so that no test ever reaches the
 # network (<!-- ref:respx-testclient -->lesson 03<!-- /ref --> explains respx and the lifespan), and a client that joins the test's transaction.
 # Every override goes through `override_dependency`.
 
@@ -544,7 +544,7 @@ async def create_reservation(client) -> int:
 # `DecliningGateway` below for one request, and check that paying answers **402** with the detail
 # `"Payment declined: insufficient funds."`, that the adoption is still `"reserved"`, and that the only
 # e-mail sent is the reservation one. The cell's last line runs your test against the real app (it must
-# pass) and against broken versions of the pay route (it must fail against each of them).
+# pass) and against [broken versions](../GLOSSARY.md#broken-version) of the pay route (it must fail against each of them).
 #
 # > Hint: `with override_dependency(app, get_payment_gateway, lambda: DecliningGateway()):` around the
 # > `POST /adoptions/{id}/pay`; `GET /adoptions/{id}` reads the status; `notifier.sent` holds

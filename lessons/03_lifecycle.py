@@ -11,9 +11,9 @@
 # %% [markdown]
 # # 03 · The app's lifecycle and event loops
 #
-# A test calls the app in-process, and that skips what a server would do around it: the lifespan's
-# start-up and shut-down, the event loop the server owns. This notebook shows what runs when (the
-# lifespan, `yield` dependencies, background tasks), what the test clients of httpx and Starlette do
+# A test calls the app in-process, and that skips what a server would do around it: the [lifespan](../GLOSSARY.md#lifespan)'s
+# start-up and shut-down, the [event loop](../GLOSSARY.md#loop-scope) the server owns. This notebook shows what runs when (the
+# lifespan, `yield` dependencies, [background tasks](../GLOSSARY.md#background-task)), what the test clients of httpx and Starlette do
 # differently, and the event-loop errors of pytest-asyncio 1.x and asyncpg that SQLite hides.
 
 # %% [markdown] tags=["overview"]
@@ -155,7 +155,7 @@ print(health.status_code, health.json())
 # %% tags=["quiz-answer"]
 answer("03.1", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 from fastapi.testclient import TestClient
 
 without_with = TestClient(create_app()).get("/health")
@@ -224,7 +224,7 @@ assert quiet.returncode == 0, quiet.stderr
 
 # %% [markdown]
 # No warning: `TestClient` found `httpx2`. Why keep `httpx` too? The *app's* outgoing calls (the
-# payment gateway) use `httpx`, and respx, the library that mocks HTTP at the transport level, patches
+# payment gateway) use `httpx`, and [respx](../GLOSSARY.md#respx), the library that mocks HTTP at the transport level, patches
 # `httpx` only. Both libraries against a local port where nothing listens, inside one `respx.mock`:
 
 # %%
@@ -246,10 +246,10 @@ print("httpx2:", via_httpx2)
 # %% [markdown]
 # respx answered the `httpx` request and never saw the `httpx2` one, which went to the network. So:
 # the app calls out with `httpx` (mockable), tests call the app with `httpx.AsyncClient` +
-# `ASGITransport`, and `TestClient` (httpx2) stays available where a sync client is the point.
+# [`ASGITransport`](../GLOSSARY.md#asgi-transport), and `TestClient` (httpx2) stays available where a sync client is the point.
 #
 # Now the client the rest of the course uses, as in `tests/conftest.py` and <!-- ref:dependency-override -->lesson 02<!-- /ref -->: the session
-# override, a recording fake for the e-mail dependency, respx in front of the payment provider, and
+# [override](../GLOSSARY.md#dependency-override), a recording fake for the e-mail dependency, respx in front of the payment provider, and
 # the lifespan. Every override goes through `override_dependency`.
 
 # %%
@@ -373,7 +373,7 @@ run_tests("test_written_for_pytest_asyncio_0_21", expect="failed")
 # asyncio_default_test_loop_scope = "session"
 # ```
 #
-# **ScopeMismatch.** A session-scoped async engine fixture without `loop_scope`. It leaves an open
+# **ScopeMismatch.** A [session-scoped](../GLOSSARY.md#function-scoped-fixture) async engine fixture without `loop_scope`. It leaves an open
 # connection in the engine's pool, like any engine that has done some work:
 
 # %%
@@ -439,7 +439,7 @@ run_tests("test_select_one", args=["-o", "asyncio_default_fixture_loop_scope=fun
 # %% tags=["quiz-answer"]
 answer("03.2", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 @pytest.mark.asyncio(loop_scope="function")
 async def test_first_on_its_own_loop(shared_engine):
     async with shared_engine.connect() as conn:
@@ -672,7 +672,7 @@ async def test_reservation_mail_has_gone_when_the_response_arrives(client, notif
 # `httpx.ConnectError` in the `payments` respx router. Check that paying answers **502** with the
 # detail `"Payment failed, please retry later (payment provider unreachable: ConnectError)."` and that
 # the adoption is still `"reserved"`. The cell's last line runs your test against the real app and
-# against broken versions of the pay route.
+# against [broken versions](../GLOSSARY.md#broken-version) of the pay route.
 #
 # > Hint: `payments.post("/v1/charges").mock(side_effect=httpx.ConnectError("refused"))`; the router
 # > already knows the provider's base URL. The lifespan's `httpx.AsyncClient` is what respx intercepts,

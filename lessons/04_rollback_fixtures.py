@@ -95,7 +95,7 @@ def assert_database_empty():
 
 # %% [markdown]
 # The two tests we will keep running. The second one takes the route's error path: on a duplicate
-# name `POST /animals` catches the `IntegrityError`, calls `session.rollback()` and answers 409.
+# name `POST /animals` catches the [`IntegrityError`](../GLOSSARY.md#integrityerror), calls `session.rollback()` and answers 409.
 # Then the app must carry on normally.
 
 # %%
@@ -119,7 +119,7 @@ async def test_duplicate_is_409_and_the_app_carries_on(client):
 # ## Step 1: no override at all
 #
 # A `client` fixture that only wraps the app: requests use the app's own `get_session`, hence the
-# app's own engine. (That engine pools connections on the event loop of this test run; disposing of
+# app's own engine. (That engine pools connections on the [event loop](../GLOSSARY.md#loop-scope) of this test run; disposing of
 # it at teardown keeps asyncpg from reusing them on the next run's loop, <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.)
 
 # %%
@@ -143,7 +143,7 @@ show_leftovers()
 
 # %% [markdown]
 # The second run meets the first run's Rex: 409 instead of 201. A test that passes once and fails
-# the next time is exactly the order dependence of <!-- ref:order-dependence -->lesson 01<!-- /ref -->. Clean up before the next step.
+# the next time is exactly the [order dependence](../GLOSSARY.md#order-dependence) of <!-- ref:order-dependence -->lesson 01<!-- /ref -->. Clean up before the next step.
 
 # %%
 wipe()
@@ -152,7 +152,7 @@ run_async(count_rows(nb.database_url))
 # %% [markdown]
 # ## Step 2: our own sessions, but no transaction around them
 #
-# Now the override. `app_client(factory)` puts the app behind an HTTP client and replaces
+# Now the [override](../GLOSSARY.md#dependency-override). `app_client(factory)` puts the app behind an HTTP client and replaces
 # `get_session` with a dependency that opens **one fresh session per request** from `factory`, as the
 # real `get_session` does. We will use it for every remaining step; only `factory` changes.
 
@@ -203,7 +203,7 @@ wipe()
 # that connection, so it joins the transaction instead of starting its own. `sessions` hands out
 # that factory; `client` serves the app with it.
 #
-# `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real savepoints;
+# `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real [savepoints](../GLOSSARY.md#savepoint);
 # it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 05<!-- /ref --> shows what goes wrong without it.
 
 # %%
@@ -228,7 +228,7 @@ run_tests("test_create_rex")
 show_leftovers()
 
 # %% [markdown]
-# Looks fixed: nothing left. The session factory above names no `join_transaction_mode`, so it uses
+# Looks fixed: nothing left. The session factory above names no [`join_transaction_mode`](../GLOSSARY.md#join-mode), so it uses
 # the default. Which names does SQLAlchemy accept, and which is the default? We ask the library
 # rather than trust memory (a misspelt mode is refused when the session is created):
 
@@ -273,12 +273,12 @@ show_leftovers()
 # %% [markdown]
 # The route's rollback ended the test's transaction *inside* the test's `async with
 # connection.begin()` block; the next statement on that connection, the `INSERT` for Bella, is
-# refused: `Can't operate on closed transaction inside context manager`. (That error text is the
+# refused: [`Can't operate on closed transaction inside context manager`](../GLOSSARY.md#closed-transaction). (That error text is the
 # subject of a Stack Overflow question, "How to test a FastAPI route that retries a SQLAlchemy insert
 # after a rollback?", 2023; <!-- ref:retry-routes -->lesson 06<!-- /ref --> takes it apart.)
 # Nothing leaked, but the test cannot go on.
 #
-# The tempting "fix" is to begin the outer transaction without the context manager:
+# The tempting "fix" is to begin the [outer transaction](../GLOSSARY.md#outer-transaction) without the context manager:
 
 # %%
 @pytest.fixture
@@ -437,7 +437,7 @@ print(inspect.getsource(session_dependency))
 
 # %% [markdown]
 # Rebuilt with the helper, the fixtures shrink to a few lines and the same tests pass. This cell is
-# what a `conftest.py` in your project would contain (with an engine fixture instead of
+# what a [`conftest.py`](../GLOSSARY.md#conftestpy) in your project would contain (with an engine fixture instead of
 # `nb.database_url`).
 
 # %%
@@ -486,7 +486,7 @@ show_leftovers()
 # > removes her.
 #
 # The check at the end of the cell runs your test against the real app (it must pass) and against
-# two broken versions (it must fail on each); then it counts the rows left behind, which must be none.
+# two [broken versions](../GLOSSARY.md#broken-version) (it must fail on each); then it counts the rows left behind, which must be none.
 
 # %%
 async def test_seeded_animal_is_listed(sessions, client):
@@ -507,7 +507,7 @@ l04.check_seeded_animal_is_listed(nb.database_url)
 # **Quiz 04.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
 # back; the next test creates an animal too. What id does the second one get?
 # - **a)** 1: the rollback restored the table exactly as it was.
-# - **b)** 1 or 2 at random: each PostgreSQL connection caches its own block of sequence values.
+# - **b)** 1 or 2 at random: each connection caches its own sequence values.
 # - **c)** Not 1: the sequence handed out 1 already, and `nextval()` is never undone.
 # - **d)** The test fails: the rolled-back id 1 is still reserved by a lock.
 
@@ -516,7 +516,7 @@ answer("04.3", "c")
 
 # %% [markdown]
 # The same test twice (parametrised), recording the id the app returns. We start from fresh
-# sequences so the numbers are comparable between runs.
+# [sequences](../GLOSSARY.md#sequence) so the numbers are comparable between runs.
 
 # %%
 ids = []
@@ -589,7 +589,7 @@ l04.check_get_rex_by_his_id(nb.database_url)
 # ## Why the fixture that owns the transaction is function-scoped
 # <!-- topic:fixture-scopes -->
 #
-# The rollback happens when the `sessions` fixture is torn down. Make it session-scoped ("one
+# The rollback happens when the `sessions` fixture is torn down. Make it [session-scoped](../GLOSSARY.md#function-scoped-fixture) ("one
 # connection for the whole run is faster") and there is one rollback, after the last test. (A
 # session-scoped `client` would need a session-scoped `sessions`: the same thing.)
 #
@@ -597,7 +597,7 @@ l04.check_get_rex_by_his_id(nb.database_url)
 # - **a)** Nothing changes: each test still runs in its own transaction.
 # - **b)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
 # - **c)** Rex leaks into the database after the run.
-# - **d)** pytest-asyncio refuses a session-scoped async fixture on a function-scoped event loop: neither test runs.
+# - **d)** pytest-asyncio refuses a session-scoped async fixture here: neither test runs.
 
 # %% tags=["quiz-answer"]
 answer("04.4", "b")
@@ -763,7 +763,7 @@ assert_database_empty()
 # - PostgreSQL 15: [Sequence Manipulation Functions](https://www.postgresql.org/docs/15/functions-sequence.html)
 #   ("`nextval` operations are never rolled back"); SQLite: [ROWID and AUTOINCREMENT](https://www.sqlite.org/autoinc.html)
 #   (without `AUTOINCREMENT` a new row gets the largest rowid + 1, so a rolled-back id comes back).
-# - The claim check: "Using pytest Fixtures with FastAPI TestClient for Database Transaction
+# - The [claim check](../GLOSSARY.md#claim-check): "Using pytest Fixtures with FastAPI TestClient for Database Transaction
 #   Rollbacks", a Python-upgrade consultancy's blog, 2025.
 
 # %% [markdown] tags=["instructor"]

@@ -69,7 +69,7 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # %% [markdown]
 # Small helpers for the demonstrations, collapsed because they only open engines and read names:
 # `fixed_engine()` (an engine with the SQLite fix that part 3 explains, disposed of at the end of the
-# cell, since tests run on another event loop), `names(conn)` (what a connection or session sees),
+# cell, since tests run on another [event loop](../GLOSSARY.md#loop-scope)), `names(conn)` (what a connection or session sees),
 # `committed_names()` (what a brand-new connection sees) and `delete_animals()`.
 
 # %% jupyter={"source_hidden": true}
@@ -102,7 +102,7 @@ async def delete_animals() -> None:
 # %% [markdown]
 # ## 1. Savepoints in plain SQL
 #
-# A savepoint is a named bookmark inside a transaction. Three statements use it:
+# A [savepoint](../GLOSSARY.md#savepoint) is a named bookmark inside a transaction. Three statements use it:
 #
 # | statement | effect |
 # |---|---|
@@ -141,7 +141,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # %% tags=["quiz-answer"]
 answer("05.1", "d")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async with fixed_engine() as engine, engine.connect() as conn:
     await conn.begin()
     await conn.execute(insert(Animal).values(name="Rex", species="dog"))
@@ -207,7 +207,7 @@ assert error == {"sqlite": "no such savepoint: b", "postgresql": 'savepoint "b" 
 # ## 2. `begin_nested()`: SQLAlchemy writes the savepoints for you
 # <!-- topic:statement-recorder -->
 #
-# You rarely type savepoints yourself; `begin_nested()` does, on a `Session` or on a `Connection`.
+# You rarely type savepoints yourself; [`begin_nested()`](../GLOSSARY.md#nested-transaction) does, on a `Session` or on a `Connection`.
 # To see what it sends, we record every statement that reaches the driver with a
 # `before_cursor_execute` event listener. (`echo=True` would log the same, but into logging,
 # interleaved with other output; a list is easier to print and to assert on.) Transactions are ended
@@ -287,7 +287,7 @@ async with fixed_engine() as engine, engine.connect() as conn:
 # %% [markdown]
 # This is also what a session joined with `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->lesson 04<!-- /ref -->)
 # does for the app: its `commit()` is a `RELEASE SAVEPOINT`, its `rollback()` a
-# `ROLLBACK TO SAVEPOINT`, and the test's outer transaction is never touched.
+# `ROLLBACK TO SAVEPOINT`, and the test's [outer transaction](../GLOSSARY.md#outer-transaction) is never touched.
 
 # %% [markdown]
 # ### Exercise 1: import a batch, skip the duplicates
@@ -332,7 +332,7 @@ await l05.check_import_animals(import_animals, nb.database_url)
 #
 # %% [markdown]
 # <!-- ref:rollback-fixture -->Lesson 04<!-- /ref -->'s recipe in a few lines, as a function we can run on any engine: an outer transaction,
-# a session joined with `create_savepoint` that adds "Leaky" and commits, the outer rollback. It
+# a session joined with [`create_savepoint`](../GLOSSARY.md#join-mode) that adds "Leaky" and commits, the outer rollback. It
 # returns what was sent, and whether the driver still had a transaction open right after the
 # session's `commit()` (we ask the driver connection itself: `in_transaction` on SQLite,
 # `is_in_transaction()` on asyncpg).
@@ -367,7 +367,7 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
 # %% tags=["quiz-answer"]
 answer("05.2", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 plain = create_async_engine(nb.database_url)
 sent, still_open = await rollback_recipe(plain)
 await plain.dispose()
@@ -450,7 +450,7 @@ elif nb.backend == "sqlite":
 
 # %% [markdown]
 # Version note: on Python 3.11 the driver rejects the argument (`TypeError`), so
-# `fix_sqlite_savepoints` is the way; on 3.12 or later either works. It is the driver's default that bites, and SQLAlchemy 2.1 still leaves that
+# [`fix_sqlite_savepoints`](../GLOSSARY.md#sqlite-driver-quirk) is the way; on 3.12 or later either works. It is the driver's default that bites, and SQLAlchemy 2.1 still leaves that
 # default alone.
 
 # %% [markdown]
@@ -609,7 +609,7 @@ assert API_TRACE == [
 # (Both rows are in the test's transaction by now; the
 # fixture's rollback removes them.)
 #
-# Is this a flaky, once-in-a-while failure? Not with these versions. SQLAlchemy's asyncpg adapter
+# Is this a [flaky](../GLOSSARY.md#flaky-test), once-in-a-while failure? Not with these versions. SQLAlchemy's asyncpg adapter
 # serialises the statements of one connection behind a lock, and aiosqlite runs them one by one on
 # its thread; both requests run the same code, so the first always stays one step ahead. Ten runs
 # in a row:
@@ -782,7 +782,7 @@ assert MODULE_TRACE[-2:] == ["ROLLBACK TO SAVEPOINT sa_savepoint_1", "RELEASE SA
 # flush does not end it). The second test's own session opened `sa_savepoint_2`. The shared
 # session's `rollback()` went back to `sa_savepoint_1`, which ends every savepoint after it, so the
 # own session's `commit()` (`RELEASE SAVEPOINT sa_savepoint_2`) finds nothing. It also wiped Tom.
-# The fix is <!-- ref:fixture-scopes -->lesson 04<!-- /ref -->'s rule: **fixtures that write are function-scoped**, so no session carries a
+# The fix is <!-- ref:fixture-scopes -->lesson 04<!-- /ref -->'s rule: **fixtures that write are [function-scoped](../GLOSSARY.md#function-scoped-fixture)**, so no session carries a
 # savepoint from one test into the next. The same tests with a function-scoped shared session:
 
 # %%
@@ -846,7 +846,7 @@ assert await committed_names() == []
 #   [ROLLBACK TO SAVEPOINT](https://www.postgresql.org/docs/15/sql-rollback-to.html); SQLite:
 #   [SAVEPOINT](https://www.sqlite.org/lang_savepoint.html) (a savepoint outside a transaction starts one).
 # - asyncpg 0.32: [Transactions](https://magicstack.github.io/asyncpg/current/api/index.html#transactions).
-# - The claim checks: cmdragon, "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？", blog.cmdragon.cn,
+# - The [claim checks](../GLOSSARY.md#claim-check): cmdragon, "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？", blog.cmdragon.cn,
 #   2025-09-09, and "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？", blog.cmdragon.cn, 2025-09-10.
 
 # %% [markdown] tags=["key-points"]

@@ -133,8 +133,8 @@ def recording(engine):
 #
 # `POST /animals/arrivals` registers a new animal under the first name of a list that nobody has
 # yet: the `UNIQUE` constraint on `animals.name` decides, so the route tries to insert and moves on
-# to the next candidate on an `IntegrityError`. The route comes from a Stack Overflow question,
-# ["How to test a FastAPI route that retries a SQLAlchemy insert after a
+# to the next candidate on an [`IntegrityError`](../GLOSSARY.md#integrityerror). The route comes from a Stack Overflow question,
+# "How to test a FastAPI route that [retries a SQLAlchemy insert after a
 # rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback)
 # (2023, FastAPI 0.95 and SQLAlchemy 2.0), rebuilt in our sample app. It is often written like
 # this (`app/naive.py`):
@@ -143,7 +143,7 @@ def recording(engine):
 print(inspect.getsource(naive.register_arrival_naive))
 
 # %% [markdown]
-# The app's real route (`app/routes/animals.py`) runs each attempt in its own savepoint instead:
+# The app's real route (`app/routes/animals.py`) runs each attempt in its own [savepoint](../GLOSSARY.md#savepoint) instead:
 
 # %%
 print(inspect.getsource(animals.register_arrival))
@@ -193,7 +193,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 
 # %% [markdown]
 # So both routes have to undo the failed attempt; they differ in **how much** they undo.
-# `session.rollback()` ends the whole transaction; `begin_nested()` rolls back to the savepoint taken
+# `session.rollback()` ends the whole transaction; [`begin_nested()`](../GLOSSARY.md#nested-transaction) rolls back to the savepoint taken
 # just before the attempt. In production both "work". Under a test fixture the difference shows up
 # first, so we start there.
 #
@@ -201,7 +201,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 #
 # The asker's route passes when tried by hand and fails in the test on the **second** request. Their
 # fixture, in our words: open a connection, begin the test's transaction in an `async with` block,
-# bind **one** session to the connection in the default join mode (`"conditional_savepoint"`), and
+# bind **one** session to the connection in the default [join mode](../GLOSSARY.md#join-mode) (`"conditional_savepoint"`), and
 # hand that same session to every request. (Its two other relics, the `event_loop` fixture and
 # `AsyncClient(app=...)`, are gone from pytest-asyncio 1.x and httpx 0.28: <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.) We serve both
 # routes from a small app and record what is sent after the test's transaction has begun.
@@ -298,7 +298,7 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 #
 # The tempting "fix" is to begin the test's transaction without the context manager
 # (`outer = await connection.begin()` ... `await outer.rollback()` at teardown). <!-- ref:rollback-fixture -->Lesson 04<!-- /ref --> showed
-# this with another route; here is the retry route's version.
+# this with another route; here is the [retry route](../GLOSSARY.md#retry-route)'s version.
 #
 # **Quiz 06.2.** With a plain `await connection.begin()`, the test passes. What is left in the
 # database after the fixture's final rollback?
@@ -310,7 +310,7 @@ assert TRACE == ["INSERT INTO animals", "INSERT INTO animals", "ROLLBACK"]
 # %% tags=["quiz-answer"]
 answer("06.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 @pytest.fixture
 async def plain_begin_client():
     engine = create_async_engine(nb.database_url)
@@ -368,7 +368,7 @@ await delete_everything()
 # On PostgreSQL the route fix is all it takes: the failed Max of the second request is undone by
 # `ROLLBACK TO SAVEPOINT`, the test's transaction stays open, and the fixture's rollback removes
 # everything. On SQLite the first run passes too, **and commits Max**, so the second run starts with
-# a Max in the table, gets Cody for its first request and fails. That is <!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->'s driver quirk:
+# a Max in the table, gets Cody for its first request and fails. That is <!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->'s [driver quirk](../GLOSSARY.md#sqlite-driver-quirk):
 # the stdlib SQLite driver never sent `BEGIN` for the test's transaction, so the route's first
 # `SAVEPOINT` opened the real transaction and its `RELEASE` committed it. The question's fixture
 # needs <!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->'s one-line driver fix as well:
@@ -524,7 +524,7 @@ async with fixed_engine() as engine:
 # rollback isolation (`intake_sessions` below, a factory of sessions joined with `create_savepoint`),
 # make Max exist, post an intake for Ada whose first candidate is Max, and assert that the dog got
 # the next name and that Ada **is** stored. The last line of the exercise cell runs your test against the real
-# route (it must pass) and against broken versions of it, the naive intake among them (it must fail
+# route (it must pass) and against [broken versions](../GLOSSARY.md#broken-version) of it, the naive intake among them (it must fail
 # for each); it names any broken version your test lets through.
 #
 # > Hint: use a session from `intake_sessions()` to add Max (and `commit()`), `intake_client.post(...,
@@ -578,7 +578,7 @@ l06.check_intake_test(intake_api, naive_route=intake_naive)
 # SQLAlchemy insert after a
 # rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback)
 # (Stack Overflow, 2023). In our words: the culprit is the single session shared by all requests;
-# the fix is a fresh session per request on a fresh connection, no outer transaction, and a
+# the fix is a fresh session per request on a fresh connection, no [outer transaction](../GLOSSARY.md#outer-transaction), and a
 # brand-new in-memory SQLite database, with its tables, for every test. Three things to check: the
 # diagnosis, whether it isolates, and the cost.
 #

@@ -120,7 +120,7 @@ async def reservations_of(animal_id: int) -> int:
 # fee is charged once. Both are broken by the same pattern, **check then write**: read the row,
 # decide in Python, write. Two requests that run at the same time can both pass the check.
 #
-# A race needs two transactions open at once. Under the rollback fixture of <!-- ref:rollback-fixture,sqlite-savepoint-fix -->lessons 04 and 05<!-- /ref -->,
+# A [race](../GLOSSARY.md#race) needs two transactions open at once. Under the rollback fixture of <!-- ref:rollback-fixture,sqlite-savepoint-fix -->lessons 04 and 05<!-- /ref -->,
 # every session a test hands to the app joins **one** transaction on **one** connection. Ask two
 # of its sessions which database connection they use:
 
@@ -140,7 +140,7 @@ assert same
 # One connection runs one statement at a time, inside one transaction: two requests of such a test
 # can only take turns, and the second one always sees what the first one wrote. The race cannot
 # happen there, so a rolled-back test of a racy route passes. (<!-- ref:one-connection-per-test -->Lesson 05<!-- /ref --> showed the other half:
-# the savepoints that make this fixture work are all on that one connection.)
+# the [savepoints](../GLOSSARY.md#savepoint) that make this fixture work are all on that one connection.)
 #
 # To test a race you need what production has: **committed data**, in a database of its own
 # (cleaned another way: here `delete_everything()` deletes every row), and **several connections**
@@ -200,7 +200,7 @@ async def race_by_hand(ids: dict[str, int]) -> list[str]:
 # %% tags=["quiz-answer"]
 answer("07.1", "b")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 ids = await luna_ana_and_bo(unique_index=False)
 print(*await race_by_hand(ids), sep="\n")
 double = await reservations_of(ids["luna"])
@@ -276,7 +276,7 @@ print(source[source.index("    # Check and write"):source.index("    adoption = 
 
 # %% [markdown]
 # `UPDATE ... WHERE status = 'available'` changes Luna only if she is still available when the
-# `UPDATE` runs. On PostgreSQL the second of two such updates waits for the first one's row lock,
+# `UPDATE` runs. On PostgreSQL the second of two such updates waits for the first one's [row lock](../GLOSSARY.md#row-lock),
 # then re-checks the condition on the committed row and changes nothing: `rowcount` 0, a clean 409.
 # The index stays as the last line of defence. For the payment, where the provider must be called
 # between the check and the write, the route locks the adoption's row instead
@@ -325,7 +325,7 @@ assert await reservations_of(ids["luna"]) == 1
 # **ten payments of that adoption at the same time**. Assert what must hold whatever the order:
 # exactly one payment succeeds, the others get 409, and the provider was charged once.
 # `provider` is the list of charges the fake payment provider received (it takes 50 ms per charge).
-# The check then runs your test against the real app and against broken versions of the route.
+# The check then runs your test against the real app and against [broken versions](../GLOSSARY.md#broken-version) of the route.
 #
 # > Hint: `await asyncio.gather(*(race_client.post(f"/adoptions/{adoption_id}/pay") for _ in range(10)))`;
 # > compare the sorted status codes with `[200] + [409] * 9`, and `len(provider)` with 1.
@@ -439,7 +439,7 @@ check_test(
 # **Quiz 07.3.** A teammate rewrites the payment route to end its transaction before calling the
 # provider and to write "paid" in a second transaction afterwards. On PostgreSQL, ten payments of
 # one adoption arrive at once. What can the provider see?
-# - **a)** Exactly one charge: the `FOR UPDATE` lock taken at the check still orders all the requests.
+# - **a)** Exactly one charge: the `FOR UPDATE` lock still orders all requests.
 # - **b)** Exactly one charge, but nine requests answer 500.
 # - **c)** No charge: the second transaction cannot see the first one's lock.
 # - **d)** Several: the lock ends with the first transaction, before the provider call.
@@ -486,7 +486,7 @@ assert outcome == {"postgresql": "canceling statement due to lock timeout", "sql
 # **Quiz 07.4.** Which setup lets rollback-isolated tests really run in parallel?
 # - **a)** One database per pytest-xdist worker (`..._test_gw0`, `..._test_gw1`).
 # - **b)** One database for all workers, with `isolation_level="SERIALIZABLE"`.
-# - **c)** One database for all workers, every test using a unique name prefix for all of its rows.
+# - **c)** One database for all workers, each test prefixing its rows' names.
 # - **d)** One database, with `pytest -n auto --dist loadfile`.
 
 # %% tags=["quiz-answer"]

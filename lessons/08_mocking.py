@@ -76,7 +76,7 @@ from tests.isolation import isolated_async_sessions, override_dependency, sessio
 # ## 1. The gateway: what we want to replace
 #
 # Paying an adoption fee calls an external payment provider over HTTP. The app never builds that HTTP
-# client in a route: the lifespan creates one `httpx.AsyncClient`, and the dependency
+# client in a route: the [lifespan](../GLOSSARY.md#lifespan) creates one `httpx.AsyncClient`, and the dependency
 # `get_payment_gateway` wraps it in a `PaymentGateway` for each request:
 
 # %%
@@ -93,8 +93,8 @@ print(inspect.getsource(PaymentGateway.charge))
 #
 # | replace | with | the app's `charge()` runs? |
 # |---|---|---|
-# | the network | respx, at httpx's transport | yes: JSON, headers, status handling |
-# | `get_payment_gateway` | a fake gateway, via `dependency_overrides` | no |
+# | the network | [respx](../GLOSSARY.md#respx), at httpx's transport | yes: JSON, headers, status handling |
+# | `get_payment_gateway` | a fake gateway, via [`dependency_overrides`](../GLOSSARY.md#dependency-override) | no |
 # | `PaymentGateway.charge` | `unittest.mock.patch` | no |
 #
 # The fixtures, as in `tests/conftest.py`: rollback-isolated sessions (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier
@@ -201,7 +201,7 @@ async def test_provider_failure_is_502(client, reservation, payments, sessions, 
 # %% tags=["quiz-answer"]
 answer("08.1", "d")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_paying_without_telling_respx_what_to_answer(client, reservation):
     response = await client.post(f"/adoptions/{reservation['id']}/pay")
     assert response.status_code == 200
@@ -213,7 +213,7 @@ run_tests("test_paying_without_telling_respx_what_to_answer", expect="failed")
 # respx's default `assert_all_mocked=True` raises `AllMockedAssertionError` for any request that
 # matches no route. It is an `AssertionError`, not an `httpx.HTTPError`, so the gateway's
 # `except httpx.HTTPError` does not swallow it into a polite 502: it leaves the route, and
-# `ASGITransport` re-raises it in the test. (We set `assert_all_called=False` in the fixture, so a
+# [`ASGITransport`](../GLOSSARY.md#asgi-transport) re-raises it in the test. (We set `assert_all_called=False` in the fixture, so a
 # route that is registered but never called is not an error.)
 
 # %% [markdown]
@@ -222,7 +222,7 @@ run_tests("test_paying_without_telling_respx_what_to_answer", expect="failed")
 # The provider answers `402` with `{"reason": "card expired"}`. Write the test: our API must answer
 # `402` with `{"detail": "Payment declined: card expired."}`, the adoption must stay `reserved`, and
 # no "Welcome home" mail may be sent (only the reservation mail). The last line of the exercise cell runs your
-# test against the real app (it must pass) and against broken versions of the payment path (it
+# test against the real app (it must pass) and against [broken versions](../GLOSSARY.md#broken-version) of the payment path (it
 # must fail for each), and names any broken version it lets through.
 #
 # > Hint: `payments.post("/v1/charges").respond(402, json=...)`; read the adoption back with
@@ -296,7 +296,7 @@ def release(request, monkeypatch):
 # sorted, so the failure message is the same on every run.)
 #
 # **Quiz 08.2.** Which of the four runs fail?
-# - **a)** None: both tests check the payment.
+# - **a)** None: both tests check it.
 # - **b)** Both "with a bug" runs.
 # - **c)** Only the respx test "with a bug".
 # - **d)** Only the fake test "with a bug".
@@ -304,7 +304,7 @@ def release(request, monkeypatch):
 # %% tags=["quiz-answer"]
 answer("08.2", "c")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_pay_with_respx(client, reservation, payments, release):
     charge = payments.post("/v1/charges").respond(201, json={"id": "ch_123", "amount": 9000})
     assert (await client.post(f"/adoptions/{reservation['id']}/pay")).json()["status"] == "paid"
@@ -358,14 +358,14 @@ run_tests("test_patch_the_dependency_function", expect="failed")
 # `mock_charge.return_value = {"status": "success"}`, the route runs
 # `charge = await gateway.charge(...)` and then reads `charge.id`. What happens?
 # - **a)** `await` fails: a dictionary is not awaitable.
-# - **b)** `charge` is the dictionary, and `charge.id` fails.
+# - **b)** `charge` is the plain dictionary, and `charge.id` fails.
 # - **c)** The payment succeeds: the mock answers every attribute.
 # - **d)** `patch` refuses to replace an `async` method.
 
 # %% tags=["quiz-answer"]
 answer("08.3", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async def test_patch_with_a_dictionary_as_return_value(client, reservation):
     with patch("app.services.payments.PaymentGateway.charge") as mock_charge:
         print(type(mock_charge).__name__)
@@ -377,7 +377,7 @@ async def test_patch_with_a_dictionary_as_return_value(client, reservation):
 run_tests("test_patch_with_a_dictionary_as_return_value", expect="failed", args=["-s"])
 
 # %% [markdown]
-# Since Python 3.8, `patch` sees that `charge` is an `async def` and makes an `AsyncMock`: its
+# Since Python 3.8, `patch` sees that `charge` is an `async def` and makes an [`AsyncMock`](../GLOSSARY.md#asyncmock): its
 # `return_value` is what `await` gives back. So the "coroutine problem" is gone, and the bug is the
 # shape: our route needs a `Charge`, not the post's dictionary. The coroutine problem still bites when
 # you hand `patch` a plain `MagicMock` yourself (or on Python < 3.8):
@@ -391,7 +391,7 @@ with patch.object(PaymentGateway, "charge", MagicMock(return_value=Charge("ch_1"
             print("TypeError:", exc)
 
 # %% [markdown]
-# Right target, right shape, and `autospec=True` (next section explains why): the test passes, and the
+# Right target, right shape, and [`autospec=True`](../GLOSSARY.md#autospec) (next section explains why): the test passes, and the
 # mock can say how it was awaited. An autospecced method records `self` too, hence the `ANY`.
 
 # %%
@@ -457,7 +457,7 @@ assert errors == ["AttributeError", "TypeError"]
 # %% [markdown]
 # ## 5. Background tasks
 #
-# Reserving an animal adds the reservation mail with `BackgroundTasks`: FastAPI sends it after the
+# Reserving an animal adds the reservation mail with [`BackgroundTasks`](../GLOSSARY.md#background-task): FastAPI sends it after the
 # response. `ASGITransport` only returns when the whole ASGI call is over, background tasks
 # included, so the mail is there the moment `await client.post(...)` returns. No sleeping, no polling.
 # A second reservation of the same animal is a 409, and sends nothing.

@@ -90,7 +90,7 @@ from tests.isolation import isolated_async_sessions
 print(inspect.getsource(jobs.expire_unpaid_reservations))
 
 # %% [markdown]
-# The **entry point** is what the scheduler calls: it opens its own session, reads the real clock
+# The **[entry point](../GLOSSARY.md#entry-point)** is what the [scheduler](../GLOSSARY.md#scheduler) calls: it opens its own session, reads the real clock
 # and the setting, and commits.
 
 # %%
@@ -198,7 +198,7 @@ assert (first, second - first) == (datetime(2026, 11, 20, 13, 0, tzinfo=timezone
 #
 # The entry point `run_expiry_job` is different: it reads the real clock (`utcnow()`). To test it,
 # we give it an isolated session factory (it opens its own session) and **move the clock** with
-# time-machine. `tick=False` stops the clock at the given instant, so the test is exact.
+# [time-machine](../GLOSSARY.md#time-control). `tick=False` stops the clock at the given instant, so the test is exact.
 
 # %%
 # %%ipytest
@@ -232,7 +232,7 @@ answer("09.2", "b")
 # ### Why freezegun hangs async tests (deep dive)
 #
 # freezegun is not installed here (and we do not add it), so we show the mechanism itself. First:
-# the event loop's clock is `time.monotonic`:
+# the [event loop](../GLOSSARY.md#loop-scope)'s clock is `time.monotonic`:
 
 # %%
 print(inspect.getsource(asyncio.BaseEventLoop.time))
@@ -296,7 +296,7 @@ assert not sleeper.is_alive()
 # ## 3. The scheduler stays off in tests
 # <!-- topic:scheduler-off-in-tests -->
 #
-# The lifespan starts a scheduler only where `SCHEDULER_ENABLED` is true, and it is false by default:
+# The [lifespan](../GLOSSARY.md#lifespan) starts a scheduler only where `SCHEDULER_ENABLED` is true, and it is false by default:
 # tests, scripts and the second web worker never start one by accident.
 
 # %%
@@ -627,7 +627,7 @@ assert not post_scheduler.running and scheduler_threads() == []
 # %% tags=["quiz-answer"]
 answer("09.4", "a")
 
-# %%
+# %% jupyter={"source_hidden": true}
 client = fastapi.testclient.TestClient(post_app)  # module level, no `with`: the post's tests
 print("a request without `with`:", client.get("/ping").json(), "| scheduler running:", post_scheduler.running)
 assert not post_scheduler.running and scheduler_threads() == []
@@ -688,7 +688,7 @@ assert (written, later) == (0, 1)
 # Write a test for the **entry point** `run_expiry_job`: two reservations, one made 47 hours before
 # `NOW`, one made 49 hours before `NOW`. At `NOW` (clock stopped), the job must expire the second
 # one only, and its animal must be available again. The last line of the exercise cell runs your test against
-# the real job (it must pass) and against broken versions of it (it must fail for each), and names
+# the real job (it must pass) and against [broken versions](../GLOSSARY.md#broken-version) of it (it must fail for each), and names
 # any broken version it lets through.
 #
 # > Hint: use `reserve(session, ...)` twice and `await session.commit()`; point `jobs.SessionLocal`

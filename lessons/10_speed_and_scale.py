@@ -77,7 +77,7 @@ from tests.isolation import isolated_async_sessions
 #
 # The benchmark runs **one** generated CRUD suite (every test writes through the API of a 12-table
 # version of the shelter, then reads back) under six isolation strategies. Each strategy is a
-# `conftest.py` in `bench/strategies/`, and each defines a single fixture, `sessions`: the session
+# [`conftest.py`](../GLOSSARY.md#conftestpy) in `bench/strategies/`, and each defines a single fixture, `sessions`: the session
 # factory the app's requests use, plus the cleanup after the test. That fixture is the only thing
 # that differs between the runs. We print it for each strategy:
 
@@ -127,16 +127,6 @@ print("rollback helper:", " -> ".join(isolated))
 assert plain[-1] == "COMMIT" and "COMMIT" not in isolated and isolated[-1] == "ROLLBACK"
 
 # %% [markdown]
-# The plain session's `COMMIT` waits for the disk. The helper's session sends *more* statements
-# (`SAVEPOINT` before its work, `RELEASE SAVEPOINT` at its `commit()`, one `ROLLBACK` at the end of
-# the test), but none of them waits for the disk. So which one is faster depends on what a durable
-# commit costs on the machine: with `fsync` on and a real disk the commit dominates and rollback
-# comes out about even with no isolation, or ahead; where commits are cheap (`fsync` off, a RAM disk,
-# tests that do little more than commit), the extra round trips are what is left, and rollback is
-# measurably slower than no isolation. Isolation is never free; rollback is the cheapest of the
-# strategies that isolate.
-
-# %% [markdown]
 # **Quiz 10.1.** A team runs its CI database with `fsync=off` (commits no longer wait for the disk)
 # and compares, for the same suite, the rollback strategy with no isolation. What do they most
 # likely see?
@@ -149,6 +139,16 @@ assert plain[-1] == "COMMIT" and "COMMIT" not in isolated and isolated[-1] == "R
 
 # %% tags=["quiz-answer"]
 answer("10.1", "b")
+
+# %% [markdown]
+# The plain session's `COMMIT` waits for the disk. The helper's session sends *more* statements
+# (`SAVEPOINT` before its work, `RELEASE SAVEPOINT` at its `commit()`, one `ROLLBACK` at the end of
+# the test), but none of them waits for the disk. So which one is faster depends on what a durable
+# commit costs on the machine: with `fsync` on and a real disk the commit dominates and rollback
+# comes out about even with no isolation, or ahead; where commits are cheap (`fsync` off, a RAM disk,
+# tests that do little more than commit), the extra round trips are what is left, and rollback is
+# measurably slower than no isolation. Isolation is never free; rollback is the cheapest of the
+# strategies that isolate.
 
 # %% [markdown]
 # ## 2. The stored full run
@@ -229,14 +229,14 @@ if stored is not None:
 #   fresh database (a file copy) took <!-- fig:sqlite.freshdb.x_rollback -->1.54 ×<!-- /fig -->, about DELETE's <!-- fig:sqlite.delete.x_rollback -->1.52 ×<!-- /fig -->: a tie within the spread of the repeats.
 # - **A fresh PostgreSQL database per test** is the most expensive strategy of all (part 3 looks at
 #   why).
-# - **xdist -n 2** runs the rollback suite <!-- fig:sqlite.xdist.speedup -->2.50 ×<!-- /fig --> as fast as one process on SQLite and <!-- fig:postgresql.xdist.speedup -->1.95 ×<!-- /fig --> on
+# - **[xdist](../GLOSSARY.md#xdist-worker) -n 2** runs the rollback suite <!-- fig:sqlite.xdist.speedup -->2.50 ×<!-- /fig --> as fast as one process on SQLite and <!-- fig:postgresql.xdist.speedup -->1.95 ×<!-- /fig --> on
 #   PostgreSQL (the same tests, test phase, 2 CPUs); counting each worker's start-up and schema,
 #   <!-- fig:sqlite.xdist.speedup_wall -->1.27 ×<!-- /fig --> and <!-- fig:postgresql.xdist.speedup_wall -->1.03 ×<!-- /fig -->.
 # - **Runs vary**: compare the spread of the repeats with the gaps between strategies before you
 #   trust a difference of a few percent.
 #
 # Per-test cost also depends on *what the test does*: here 2 to 5 HTTP requests through the full
-# app, with the app's lifespan entered per test, and every ratio above holds for such tests only:
+# app, with the app's [lifespan](../GLOSSARY.md#lifespan) entered per test, and every ratio above holds for such tests only:
 # a ratio belongs to the tests it was measured with, the database and its settings. Measure your own
 # tests before you quote a ratio.
 
@@ -260,8 +260,8 @@ if stored is not None:
 #   pages to disk before it can copy its directory.
 # - **b)** None of them: checkpoints only happen on a timer (`checkpoint_timeout`).
 # - **c)** `TRUNCATE`, because it swaps a table's files for new ones.
-# - **d)** `DROP DATABASE`, and `CREATE DATABASE` only with `STRATEGY FILE_COPY`; the default one
-#   writes the copy to the WAL instead.
+# - **d)** `DROP DATABASE`, and a `CREATE DATABASE` told to copy files; by default it logs
+#   the copy in the WAL, and asks for no checkpoint at all.
 
 # %% tags=["quiz-answer"]
 answer("10.2", "d")
@@ -433,7 +433,7 @@ assert shared == [] and separate == ["Max"]
 
 # %% [markdown]
 # With a shared database, worker A's row is gone before A could read it back: A's test fails, but
-# only when the timing is unlucky, so the suite is flaky rather than red. With a database per
+# only when the timing is unlucky, so the suite is [flaky](../GLOSSARY.md#flaky-test) rather than red. With a database per
 # worker, B's cleanup cannot reach A. (The rollback strategy shares better, since uncommitted rows
 # are invisible to other connections, but still collides on unique values and locks, and on SQLite
 # two writers on one file wait for each other: one database per worker is the rule for every
@@ -454,7 +454,7 @@ for worker in ["master", "gw0", "gw1"]:
 
 # %% [markdown]
 # `tests/conftest.py` calls it at import time, before anything imports `app`
-# (`TEST_DATABASE_URL = test_database_url()`), and its session-scoped `engine` fixture recreates
+# (`TEST_DATABASE_URL = test_database_url()`), and its [session-scoped](../GLOSSARY.md#function-scoped-fixture) `engine` fixture recreates
 # the schema there, once per worker. So `pytest -n 2` gives `shelter_test_gw0` and
 # `shelter_test_gw1`, each with its own schema; the module-level variable is read from the
 # environment because the `worker_id` fixture is not available at import time. If your fixtures
@@ -596,7 +596,7 @@ assert await committed_names(nb.database_url) == []
 # - SQLite: [`PRAGMA synchronous`](https://www.sqlite.org/pragma.html#pragma_synchronous).
 # - pytest-xdist 3.8: [identifying the worker process during a
 #   test](https://pytest-xdist.readthedocs.io/en/stable/how-to.html#identifying-the-worker-process-during-a-test).
-# - The article of the claim check: "Using pytest Fixtures with FastAPI TestClient for Database
+# - The article of the [claim check](../GLOSSARY.md#claim-check): "Using pytest Fixtures with FastAPI TestClient for Database
 #   Transaction Rollbacks", a consultancy's blog on Python upgrades, 2025 (search the title).
 # - The course's benchmark: `python -m bench --help`, and the benchmark section of the README.
 

@@ -87,8 +87,8 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # ## 1. A suite, and where its time goes
 #
 # The fixtures are those of `tests/conftest.py`: a session-wide engine, rollback-isolated sessions
-# per test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier, respx for the payment provider, and a `client` that
-# enters the app's lifespan for every test, so that each test gets a fresh `app.state`.
+# per test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier, [respx](../GLOSSARY.md#respx) for the payment provider, and a `client` that
+# enters the app's [lifespan](../GLOSSARY.md#lifespan) for every test, so that each test gets a fresh `app.state`.
 
 # %%
 @pytest.fixture(scope="session")
@@ -147,7 +147,7 @@ def the_old_lifespan():
 # at the top of the `--durations` list?
 # - **a)** `call`: the two requests and their SQL are the work of a test.
 # - **b)** `teardown`: rolling back the outer transaction.
-# - **c)** `setup`: the fixtures, the lifespan among them.
+# - **c)** `setup`: whatever the test's fixtures do before its body runs.
 # - **d)** none stands out: the three phases take about the same time.
 
 # %% tags=["quiz-answer"]
@@ -160,7 +160,7 @@ with the_old_lifespan():
 # %% [markdown]
 # The top of the list is `setup`, every time, and it is several times a test's `call`. (The numbers
 # vary from run to run and machine to machine; the order does not.) Setup is the fixtures:
-# the engine once, then per test an outer transaction, the dependency overrides, respx, and the
+# the engine once, then per test an [outer transaction](../GLOSSARY.md#outer-transaction), the [dependency overrides](../GLOSSARY.md#dependency-override), respx, and the
 # lifespan. To tell them apart, profile one of them.
 
 # %% [markdown]
@@ -279,7 +279,7 @@ assert spent["old"] > 2 * spent["new"]  # in fact far more; a generous margin fo
 #     L2 --> S2["app.state of test 2, closed at teardown"]
 # ```
 #
-# What stays per test: the lifespan, so `app.state.http_client` and the scheduler are new for each
+# What stays per test: the lifespan, so `app.state.http_client` and the [scheduler](../GLOSSARY.md#scheduler) are new for each
 # test and closed after it; the dependency overrides; the outer transaction. What is shared across the
 # process: one `SSLContext`.
 
@@ -301,12 +301,12 @@ async def test_b_expects_the_default(client):
 # - **a)** It passes: its lifespan built a fresh client, with the default settings.
 # - **b)** It fails: both clients were given the same context object, and test A changed it.
 # - **c)** It passes: `SSLContext` settings are copied into each client when it is created.
-# - **d)** Test A fails first: an `SSLContext` refuses changes once a client has been created with it.
+# - **d)** Test A fails first: an `SSLContext` in use refuses changes.
 
 # %% tags=["quiz-answer"]
 answer("11.2", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 try:
     run_tests("test_a_turns_off_hostname_checks", "test_b_expects_the_default", expect="failed")
 finally:
@@ -315,7 +315,7 @@ assert app.http.tls_context().check_hostname
 
 # %% [markdown]
 # Test A passed and test B failed: a new client does not mean new settings when the settings object is
-# shared. The rule for anything you share between tests (a TLS context, a loaded model, a compiled
+# shared. The rule for anything you share between tests (a [TLS context](../GLOSSARY.md#tls-context), a loaded model, a compiled
 # schema): nobody changes it. A test that needs other TLS settings builds its own context and passes
 # it to its own client.
 
@@ -412,7 +412,7 @@ print(f"{total / 100 * 1000:.1f} ms of profiled time per single-request test")
 
 # %% [markdown]
 # No single line of the app stands out any more: the app's own code is a few per cent (asserted below),
-# and the rest is spread over SQLAlchemy, the event loop, FastAPI and Starlette, httpx's in-memory
+# and the rest is spread over SQLAlchemy, the [event loop](../GLOSSARY.md#loop-scope), FastAPI and Starlette, httpx's in-memory
 # transport and waiting for the database driver. What the usual suspects cost here:
 #
 # - middleware: the app has none;
@@ -469,7 +469,7 @@ answer("11.3", "d")
 # %% tags=["quiz-answer"]
 answer("11.4", "a")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
 plugins = sorted(f"{ep.name} ({ep.dist.name})" for ep in entry_points(group="pytest11"))
 print("pytest loads at start-up, from entry points:", *plugins, sep="\n  ")
 assert any(name.startswith("nbval") for name in plugins)

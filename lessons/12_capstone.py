@@ -102,8 +102,8 @@ print(sorted(p.name for p in project.iterdir()))
 
 # %% [markdown]
 # pytest's settings. `asyncio_mode = auto` makes every `async def` test and fixture asynchronous
-# without a mark; the two loop scopes put every fixture and every test on **one** event loop for the
-# whole run, so the session-scoped engine's pooled connections are never used from another loop
+# without a mark; the two [loop scopes](../GLOSSARY.md#loop-scope) put every fixture and every test on **one** event loop for the
+# whole run, so the [session-scoped](../GLOSSARY.md#function-scoped-fixture) engine's pooled connections are never used from another loop
 # (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->; with asyncpg the other loop is `attached to a different loop`).
 
 # %%
@@ -114,10 +114,10 @@ asyncio_default_fixture_loop_scope = session
 asyncio_default_test_loop_scope = session
 
 # %% [markdown]
-# Now the conftest, in parts joined into `conftest.py` afterwards. Part 1: **which database**. Each
+# Now the conftest, in parts joined into [`conftest.py`](../GLOSSARY.md#conftestpy) afterwards. Part 1: **which database**. Each
 # process gets a sibling of your `DATABASE_URL`'s database: `<name>_master` in a serial run,
-# `<name>_gw0`, `<name>_gw1` ... under pytest-xdist (<!-- ref:database-per-worker -->lesson 10<!-- /ref -->). It is set **before** the app is
-# imported (the app reads it then): even a test that bypasses the override only reaches a test
+# `<name>_gw0`, `<name>_gw1` ... under [pytest-xdist](../GLOSSARY.md#xdist-worker) (<!-- ref:database-per-worker -->lesson 10<!-- /ref -->). It is set **before** the app is
+# imported (the app reads it then): even a test that bypasses the [override](../GLOSSARY.md#dependency-override) only reaches a test
 # database.
 
 # %%
@@ -179,7 +179,7 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL  # before the app is imported (be
 # %% [markdown]
 # Part 2: **the app's pieces** (the only lines that name the app) and the engine. One engine per
 # run, on the session loop, with the schema dropped and created once (<!-- ref:fixture-scopes -->lesson 04<!-- /ref -->); the SQLite
-# savepoint fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->). At the end it also disposes of
+# [savepoint](../GLOSSARY.md#savepoint) fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 05<!-- /ref -->). At the end it also disposes of
 # the app's own engine, which a test uses only when the override is missing, but which must then
 # not leave connections open.
 
@@ -214,7 +214,7 @@ async def engine():
 
 # %% [markdown]
 # Part 3: **isolation** (<!-- ref:rollback-fixture,retry-routes -->lessons 04 to 06<!-- /ref -->). `sessions` is a factory whose sessions all join the
-# test's never-committed transaction with `create_savepoint`; `session` is one of them, for the
+# test's never-committed transaction with [`create_savepoint`](../GLOSSARY.md#join-mode); `session` is one of them, for the
 # test's own reads. Both function-scoped: they write.
 
 # %%
@@ -232,9 +232,9 @@ async def session(sessions):
 
 # %% [markdown]
 # Part 4: **the outside world and the client** (<!-- ref:replace-external-service,mock-gateway -->lessons 02 and 08<!-- /ref -->). A notifier that records instead
-# of mailing; the payment provider mocked at the HTTP transport by respx, so the app's real
+# of mailing; the payment provider mocked at the HTTP transport by [respx](../GLOSSARY.md#respx), so the app's real
 # `PaymentGateway` code runs; the client, which overrides the session dependency (restored at exit,
-# even when a test fails), runs the lifespan and talks to the app through `ASGITransport`.
+# even when a test fails), runs the [lifespan](../GLOSSARY.md#lifespan) and talks to the app through [`ASGITransport`](../GLOSSARY.md#asgi-transport).
 
 # %%
 # %%project_file conftest_4_client.py
@@ -524,7 +524,7 @@ assert all(counts == {"animals": 0, "adopters": 0, "adoptions": 0} for counts in
 # %% tags=["quiz-answer"]
 answer("12.3", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 code, summary = pytest_run("-p", "no:randomly", "--tb=no", "-rfE", env={"CAPSTONE_SKIP_SESSION_OVERRIDE": "1"})
 broken_output = last_run.stdout
 print(summary)
@@ -573,10 +573,10 @@ assert file_order != random_order and sorted(file_order) == sorted(random_order)
 # database transaction-rollback tests in FastAPI"), cmdragon's blog, 2025-09-09,
 # [blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48](https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/).
 # In our words: in a quiz, the post asks for the most likely cause of a unique-constraint
-# `IntegrityError` in tests and answers that the rollback is not in effect, so data survives from
-# test to test. Its fixture opens a session, enters `session.begin_nested()` and yields the
+# [`IntegrityError`](../GLOSSARY.md#integrityerror) in tests and answers that the rollback is not in effect, so data survives from
+# test to test. Its fixture opens a session, enters [`session.begin_nested()`](../GLOSSARY.md#nested-transaction) and yields the
 # session; the tests call the app through a client **without** overriding the app's session
-# dependency. That is exactly our negative control: an isolated session for the test, real commits
+# dependency. That is exactly our [negative control](../GLOSSARY.md#negative-control): an isolated session for the test, real commits
 # for the app. What did its failures say? (`-rfE` printed one line per failure and error.)
 
 # %%
@@ -598,8 +598,8 @@ assert len(outcomes) == 9 and len(conflicts) == 8
 # on PostgreSQL?
 # - **a)** The second animal gets id 2: like SQLite, the database looks at the largest id in the
 #   table and adds one.
-# - **b)** The explicit id is refused at once: PostgreSQL never accepts a value of your own for a
-#   serial or identity column.
+# - **b)** The explicit id is refused at once: PostgreSQL never accepts your own value for a
+#   serial column.
 # - **c)** An `IntegrityError` on the primary key: the id sequence never saw the explicit 1, so it
 #   hands out 1 again.
 # - **d)** The second insert waits for the first one's transaction to commit.
@@ -609,7 +609,7 @@ answer("12.4", "c")
 
 # %% [markdown]
 # The next cell does it, inside a rolled-back transaction of the isolation helper, so nothing
-# stays. (SQLite has no sequences: it takes the largest id plus one, so there the same test
+# stays. (SQLite has no [sequences](../GLOSSARY.md#sequence): it takes the largest id plus one, so there the same test
 # passes, one more reason to run the suite on the database you deploy on.)
 
 # %% tags=["nbval-ignore-output"]
@@ -652,7 +652,7 @@ assert outcome.startswith("IntegrityError" if nb.backend == "postgresql" else "n
 # Add `test_adopters.py` to the project: creating an adopter answers `201` with the e-mail
 # lowercased; a second adopter with the same e-mail (in another case) answers `409`; an unknown id
 # answers `404`. Only the `client` fixture is needed. The cell after it runs your file with the real
-# pytest, in random order, against the real app and against four broken versions of it (your tests
+# pytest, in random order, against the real app and against four [broken versions](../GLOSSARY.md#broken-version) of it (your tests
 # must fail against each), and checks that nothing leaked.
 #
 # > Hint: `app/routes/adopters.py` has both routes. Write the file with the `%%project_file` magic,
@@ -702,14 +702,14 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 #   (<!-- ref:fixture-scopes -->[04](04_rollback_fixtures.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[06](06_retry_routes.ipynb)<!-- /ref -->).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
 #   (<!-- ref:event-loop-scopes -->[03](03_lifecycle.ipynb)<!-- /ref -->).
-# 5. **A never-committed outer transaction** per test, sessions joined with
+# 5. **A never-committed [outer transaction](../GLOSSARY.md#outer-transaction)** per test, sessions joined with
 #   `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->[04](04_rollback_fixtures.ipynb)<!-- /ref -->).
 # 6. **The SQLite driver fix** if you test on SQLite at all (<!-- ref:sqlite-savepoint-fix -->[05](05_savepoints.ipynb)<!-- /ref -->).
 # 7. **Override the exact dependency** the routes use, with a parameterless replacement, restored
 #   at exit (<!-- ref:override-mistakes -->[02](02_dependency_overrides.ipynb)<!-- /ref -->).
 # 8. **Routes that retry use a savepoint per attempt** (<!-- ref:savepoint-per-attempt -->[06](06_retry_routes.ipynb)<!-- /ref -->).
 # 9. **Fake the outside world** at the right seam: transport for HTTP, a dependency for mail, a
-#   setting for the scheduler (<!-- ref:mock-gateway -->[08](08_mocking.ipynb)<!-- /ref -->, <!-- ref:scheduler-off-in-tests -->[09](09_scheduled_jobs.ipynb)<!-- /ref -->).
+#   setting for the [scheduler](../GLOSSARY.md#scheduler) (<!-- ref:mock-gateway -->[08](08_mocking.ipynb)<!-- /ref -->, <!-- ref:scheduler-off-in-tests -->[09](09_scheduled_jobs.ipynb)<!-- /ref -->).
 # 10. **Prove it**: random order with a printed seed, a tripwire test, a row count after the run,
 #   and a negative control that fails (<!-- ref:order-dependence -->[01](01_naive_tests.ipynb)<!-- /ref -->, this notebook).
 #
@@ -951,7 +951,7 @@ print("project removed:", not project.exists())
 #   the idea behind part 5.
 # - PostgreSQL 15: [sequence functions](https://www.postgresql.org/docs/15/functions-sequence.html)
 #   (`setval`, and why sequences are not rolled back).
-# - The article of the claim check: cmdragon, "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？",
+# - The article of the [claim check](../GLOSSARY.md#claim-check): cmdragon, "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？",
 #   2025-09-09, [blog.cmdragon.cn](https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/).
 
 # %% [markdown] tags=["key-points"]

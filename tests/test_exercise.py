@@ -183,3 +183,71 @@ def test_the_placeholder_mark_is_what_the_build_writes():
 
     learner = SOLUTION_BLOCK.sub("...  # YOUR CODE HERE", "def t():\n    # BEGIN SOLUTION\n    assert 1\n    # END SOLUTION\n")
     assert exercise.PLACEHOLDER_MARK in learner and not attempted(learner)
+
+
+def test_after_run_sees_every_run_and_fails_the_exercise_with_its_sentence(pytest_runs):
+    """The hook that checks *how* a test did it (an override left in place, the API used to seed)."""
+    pytest_runs["codes"] = {"answers 200": 1}
+    seen = []
+
+    def after_run(when):
+        seen.append(when)
+        return "your test left an override in place" if when.startswith("against a broken app") else None
+
+    with pytest.raises(ExerciseIncomplete, match="^your test left an override in place$"):
+        check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals(), after_run=after_run)
+    assert seen == ["against the real app", "against a broken app where the route answers 200"]
+    assert pytest_runs["installed"] is None  # the mutant was uninstalled before the verdict
+
+
+def test_after_run_that_finds_nothing_keeps_the_verdict(pytest_runs, capsys):
+    pytest_runs["codes"] = {"answers 200": 1}
+    check_test("answered_test", mutants=[mutant("answers 200", pytest_runs)], namespace=globals(), after_run=lambda when: None)
+    assert "Well done" in capsys.readouterr().out
+
+
+async def test_record_calls_records_each_request_and_keeps_the_route_working(client):
+    from course.exercise import record_calls
+
+    with record_calls(shelter_app, "POST", "/animals") as calls:
+        created = await client.post("/animals", json={"name": "Recorded", "species": "cat"})
+    after = await client.post("/animals", json={"name": "Unrecorded", "species": "cat"})
+
+    real = await client.post("/animals", json={"name": "Real", "species": "cat"})
+    assert (created.status_code, created.json()["name"]) == (201, "Recorded")
+    assert sorted(created.json()) == sorted(real.json())  # the route's own response model, not the ORM object's
+    assert [call["body"].name for call in calls] == ["Recorded"]
+    assert after.status_code == 201 and len(calls) == 1  # the real route is back
+
+
+def test_every_exercise_has_its_technique_written_down_and_four_wrong_answers():
+    """course/exercises.toml names the technique of every exercise the lessons have; each has >= 4 wrong answers."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from course.learner_path import MIN_WRONG
+
+    root = Path(__file__).resolve().parent.parent
+    entries = tomllib.loads((root / "course" / "exercises.toml").read_text(encoding="utf-8"))["exercise"]
+    written = {(e["lesson"], e["name"]) for e in entries}
+    problems = [f"{lesson}/{name}: an empty technique" for e in entries for lesson, name in [(e["lesson"], e["name"])]
+                if len(e["technique"].split()) < 8]
+    for path in sorted((root / "lessons").glob("[0-9][0-9]_*.py")):
+        number = path.name[:2]
+        answers = root / "tests" / "exercise_answers" / f"{number}.toml"
+        wrong = tomllib.loads(answers.read_text(encoding="utf-8"))["wrong"] if answers.exists() else []
+        names = {w["exercise"] for w in wrong}
+        source = path.read_text(encoding="utf-8")
+        if re.search(r"^# ### Exercise \d+:", source, re.M) and not names:
+            problems.append(f"{path.name}: exercises without wrong answers")
+        for name in names:
+            if (number, name) not in written:
+                problems.append(f"{path.name}: exercise {name} has no technique in course/exercises.toml")
+            if (n := sum(w["exercise"] == name for w in wrong)) < MIN_WRONG:
+                problems.append(f"{path.name}: exercise {name} has {n} wrong answers, at least {MIN_WRONG} wanted")
+        for lesson, name in written:
+            if lesson == number and name not in source:
+                problems.append(f"course/exercises.toml: {name} is not in {path.name}")
+
+    assert problems == []

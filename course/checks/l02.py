@@ -92,11 +92,51 @@ def declined_mutants(app) -> list[Mutant]:
     ]
 
 
+def _name(dependency) -> str:
+    return getattr(dependency, "__name__", repr(dependency))
+
+
+def leftover_overrides(app, before: dict):
+    """An ``after_run`` hook: the overrides a run left behind are put back as they were, and named.
+
+    The technique of the exercise is an override that is *always* removed: a test that sets
+    ``app.dependency_overrides[...]`` and never removes it (or removes it only when it passes)
+    changes every later request of the notebook. The check restores the dictionary itself, so the
+    cells after the exercise run as they would after a right answer.
+    """
+
+    def inspect(when: str) -> str | None:
+        overrides = app.dependency_overrides
+        changed = [key for key in set(overrides) | set(before)
+                   if overrides.get(key, None) is not before.get(key, None)]
+        if not changed:
+            return None
+        overrides.clear()
+        overrides.update(before)
+        names = ", ".join(f"app.dependency_overrides[{_name(key)}]" for key in sorted(changed, key=_name))
+        failed = "" if when == "against the real app" else (
+            f" It happened in the run {when}, where your test failed before reaching its clean-up line:"
+            " a `del` or `.clear()` at the end of a test does not run when an assertion fails.")
+        return (f"your test set {names} and the override was left in place after the test ended "
+                f"(run {when}), so every later request in this notebook would still get your replacement; "
+                f"the check removed it.{failed} Install it with `with override_dependency(app, "
+                f"get_payment_gateway, lambda: DecliningGateway()):` around the request: the block puts the "
+                "dictionary back whatever happens.")
+
+    return inspect
+
+
 def check_declined_payment() -> None:
-    """Exercise 1 of lesson 02: the learner's ``test_declined_payment_keeps_the_reservation``."""
+    """Exercise 1 of lesson 02: the learner's ``test_declined_payment_keeps_the_reservation``.
+
+    Technique: an override keyed by the very dependency, installed for one request and always
+    removed. Mutants catch weak assertions and an override the route never sees; the
+    ``after_run`` hook catches an override left in the global dictionary.
+    """
     __tracebackhide__ = True
     from app.main import app
 
     check_test("test_declined_payment_keeps_the_reservation", mutants=declined_mutants(app),
                namespace=sys._getframe(1).f_globals,
-               hint="assert the status code, the detail, the adoption's status and the e-mails sent.")
+               hint="assert the status code, the detail, the adoption's status and the e-mails sent.",
+               after_run=leftover_overrides(app, dict(app.dependency_overrides)))

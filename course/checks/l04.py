@@ -19,7 +19,8 @@ from app.models import Animal
 from app.routes.animals import list_animals
 from app.schemas import AnimalIn, AnimalOut
 from course.database import count_rows
-from course.exercise import Condition, ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, replace_route
+from course.exercise import (Condition, ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, record_calls,
+                             replace_route)
 from course.notebook import reset_schema, run_async
 
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -53,7 +54,13 @@ SEEDED_MUTANTS = [
 
 
 def check_seeded_animal_is_listed(database_url: str) -> None:
-    """check_test for Exercise 1, then: nothing the test seeded may be left in the database."""
+    """check_test for Exercise 1, then: nothing the test seeded may be left in the database.
+
+    Technique: rows seeded through the test's isolated session factory (``sessions()``), committed
+    (a savepoint release), visible to the app's session, gone after the test. Mutants catch a weak
+    assertion and a missing commit; ``POST /animals`` is watched, so Luna created through the API
+    is named; the row count afterwards catches a seeding session outside the test's transaction.
+    """
     __tracebackhide__ = True
     namespace = _caller_globals()
     test = namespace.get("test_seeded_animal_is_listed")
@@ -61,11 +68,27 @@ def check_seeded_animal_is_listed(database_url: str) -> None:
         not_attempted("`test_seeded_animal_is_listed` still holds the placeholder.")
         return
     verdict: ExerciseIncomplete | None = None
-    try:
-        check_test("test_seeded_animal_is_listed", mutants=SEEDED_MUTANTS, namespace=namespace,
-                   hint="seed through `sessions()`, commit, then compare `await animal_names(client)` with ['Luna']")
-    except ExerciseIncomplete as exc:
-        verdict = exc
+    with record_calls(shelter, "POST", "/animals") as created:
+
+        def seeded_not_posted(when: str) -> str | None:
+            if not created:
+                return None
+            names = sorted({getattr(call.get("body"), "name", "?") for call in created})
+            created.clear()
+            return (
+                f"your test created {', '.join(names)} through `POST /animals`. That gets the list right, but this "
+                "exercise is about seeding: putting rows in place *before* the request, through the test's own "
+                "sessions, as you must for data no route creates (a past adoption, an animal in a given state). "
+                "Add Luna with `async with sessions() as session:`, `session.add(...)` and `await session.commit()`, "
+                "then make only the GET request."
+            )
+
+        try:
+            check_test("test_seeded_animal_is_listed", mutants=SEEDED_MUTANTS, namespace=namespace,
+                       hint="seed through `sessions()`, commit, then compare `await animal_names(client)` with ['Luna']",
+                       after_run=seeded_not_posted)
+        except ExerciseIncomplete as exc:
+            verdict = exc
     left = {table: n for table, n in run_async(count_rows(database_url)).items() if n}
     if left:
         run_async(reset_schema(database_url))  # so the rest of the notebook starts clean

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.models import Animal
@@ -31,15 +32,64 @@ async def check_import_animals(import_animals: Callable[..., Any], database_url:
         async with isolated_async_sessions(engine) as sessions, sessions() as session:
             session.add(Animal(name="Rex", species="dog"))
             await session.flush()
-            try:
-                skipped = await import_animals(session, [dict(row) for row in BATCH])
-            except Exception as exc:  # the learner's code failing is the answer we grade
-                problems.append(_explain(exc))
+            failed: Exception | None = None
+            with _watching(engine) as sent:
+                try:
+                    skipped = await import_animals(session, [dict(row) for row in BATCH])
+                except Exception as exc:  # the learner's code failing is the answer we grade
+                    failed = exc
+            if failed is not None:
+                problems.append(_explain(failed))
             else:
                 problems += await _check_outcome(session, skipped)
     finally:
         await engine.dispose()
-    report(problems, "one savepoint per row: the duplicate was skipped, Tom, Luna and the earlier Rex were kept.")
+    if not problems:
+        problems += _technique(sent)
+    report(problems, f"one savepoint per row ({sent['savepoints']} SAVEPOINTs for {len(BATCH)} rows, "
+                     f"{sent['rolled_back']} rolled back): the duplicate was skipped, Tom, Luna and the earlier Rex "
+                     "were kept.")
+
+
+@contextlib.contextmanager
+def _watching(engine) -> Iterator[dict[str, int]]:
+    """Count, while active, the SAVEPOINTs opened and rolled back, and the SELECTs sent, on ``engine``."""
+    sent = {"savepoints": 0, "rolled_back": 0, "selects": 0}
+
+    def savepoint(conn, name):
+        sent["savepoints"] += 1
+
+    def rollback_savepoint(conn, name, context):
+        sent["rolled_back"] += 1
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+        sent["selects"] += statement.lstrip().upper().startswith("SELECT")
+
+    listeners = [("savepoint", savepoint), ("rollback_savepoint", rollback_savepoint),
+                 ("before_cursor_execute", before_cursor_execute)]
+    for name, fn in listeners:
+        event.listen(engine.sync_engine, name, fn)
+    try:
+        yield sent
+    finally:
+        for name, fn in listeners:
+            event.remove(engine.sync_engine, name, fn)
+
+
+def _technique(sent: dict[str, int]) -> list[str]:
+    """The result is right; was it reached with a savepoint per row?"""
+    if sent["savepoints"] >= len(BATCH) and sent["rolled_back"] >= 1:
+        return []
+    if sent["savepoints"] == 0:
+        how = (f"it sent {sent['selects']} SELECT(s) and no SAVEPOINT at all: it looked the names up before inserting"
+               if sent["selects"] else "it sent no SAVEPOINT at all")
+        return [f"the result is right, but {how}. That works here, where nobody else writes; between a SELECT and "
+                "the INSERT another session can take the name, and the INSERT still fails. This exercise is about "
+                "letting the database refuse the row and undoing only that row: put each row in its own "
+                "`async with session.begin_nested():` inside a `try` / `except IntegrityError`."]
+    return [f"the result is right, but it opened {sent['savepoints']} SAVEPOINT(s) for {len(BATCH)} rows and rolled "
+            f"back {sent['rolled_back']}: the duplicate was never refused by the database inside a savepoint of its "
+            "own. Give each row its own `async with session.begin_nested():` and let the INSERT fail there."]
 
 
 def _explain(exc: Exception) -> str:

@@ -55,45 +55,93 @@ def _children_of(table_name: str, metadata) -> list[str]:
     return sorted(t.name for t in metadata.tables.values() if any(fk.column.table is parent for fk in t.foreign_keys))
 
 
+def metadata_with_one_more_table(metadata=Base.metadata):
+    """A copy of ``metadata`` plus ``vet_visits`` (it points at ``animals``): the table list a
+    hard-coded answer does not know."""
+    from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
+
+    bigger = MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(bigger)
+    Table("vet_visits", bigger,
+          Column("id", Integer, primary_key=True),
+          Column("animal_id", ForeignKey("animals.id"), nullable=False),
+          Column("reason", String(100), nullable=False))
+    return bigger
+
+
+async def _fill_vet_visits(conn, metadata) -> None:
+    visits = metadata.tables["vet_visits"]
+    await conn.run_sync(lambda sync: visits.create(sync))  # inside the check's transaction: rolled back with it
+    animal_id = await conn.scalar(select(Animal.id).limit(1))
+    await conn.execute(insert(visits).values(animal_id=animal_id, reason="vaccination"))
+
+
+async def _delete_all_once(delete_all, engine, metadata) -> list[str]:
+    """Fill the tables, call ``delete_all(conn, metadata)`` in one transaction, list what is wrong, roll back."""
+    problems: list[str] = []
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await fill_tables(conn)
+            if "vet_visits" in metadata.tables:
+                await _fill_vet_visits(conn, metadata)
+            before = await row_counts(conn, metadata)
+            recording = _RecordingConnection(conn)
+            try:
+                await delete_all(recording, metadata)
+            except IntegrityError:
+                blocked = recording.last_delete or "a table"
+                children = _children_of(blocked, metadata) if blocked in metadata.tables else []
+                pointing = f" while rows of {', '.join(f'`{c}`' for c in children)} still pointed at it" if children else ""
+                problems.append(
+                    f"the database refused to delete from `{blocked}`{pointing} (foreign key): "
+                    "delete children before their parents"
+                )
+            else:
+                after = await row_counts(conn, metadata)
+                left = {name: n for name, n in after.items() if n}
+                if left:
+                    problems.append(
+                        "rows are still there after delete_all: "
+                        + ", ".join(f"{n} in `{name}`" for name, n in left.items())
+                        + " (every table of `metadata`, each statement awaited)"
+                    )
+                elif not any(before.values()):
+                    problems.append("the check could not fill the tables (nothing to delete)")
+        finally:
+            if transaction.is_active:
+                await transaction.rollback()  # leave the database as we found it, whatever happened
+    return problems
+
+
 async def check_delete_all(delete_all, database_url: str, metadata=Base.metadata) -> None:
-    """Fill the tables, call ``delete_all(conn, metadata)`` in one transaction, check 0 rows, roll back."""
+    """Run ``delete_all`` on the app's tables, then on a metadata with one more table; roll back both.
+
+    Technique: the order (children first) and the table list both derived from the ``metadata``
+    given. The first run catches a wrong order and forgotten awaits; the second, with a fourth
+    table ``vet_visits`` pointing at ``animals``, catches a hard-coded list of names (or the app's
+    ``Base.metadata`` used instead of the argument).
+    """
     __tracebackhide__ = True
     if not attempted(delete_all):
         not_attempted("`delete_all` still holds the placeholder.")
         return
-    problems: list[str] = []
     engine = make_engine(database_url)
     try:
-        async with engine.connect() as conn:
-            transaction = await conn.begin()
-            try:
-                await fill_tables(conn)
-                before = await row_counts(conn, metadata)
-                recording = _RecordingConnection(conn)
-                try:
-                    await delete_all(recording, metadata)
-                except IntegrityError:
-                    blocked = recording.last_delete or "a table"
-                    children = _children_of(blocked, metadata) if blocked in metadata.tables else []
-                    pointing = f" while rows of {', '.join(f'`{c}`' for c in children)} still pointed at it" if children else ""
-                    problems.append(
-                        f"the database refused to delete from `{blocked}`{pointing} (foreign key): "
-                        "delete children before their parents"
-                    )
-                else:
-                    after = await row_counts(conn, metadata)
-                    left = {name: n for name, n in after.items() if n}
-                    if left:
-                        problems.append(
-                            "rows are still there after delete_all: "
-                            + ", ".join(f"{n} in `{name}`" for name, n in left.items())
-                            + " (every table of `metadata`, each statement awaited)"
-                        )
-                    elif not any(before.values()):
-                        problems.append("the check could not fill the tables (nothing to delete)")
-            finally:
-                if transaction.is_active:
-                    await transaction.rollback()  # leave the database as we found it, whatever happened
+        problems = await _delete_all_once(delete_all, engine, metadata)
+        if not problems:
+            bigger = metadata_with_one_more_table(metadata)
+            again = await _delete_all_once(delete_all, engine, bigger)
+            if again:
+                problems.append(
+                    f"delete_all empties the app's {len(metadata.tables)} tables, but given a metadata with one more "
+                    "table (`vet_visits`, whose rows point at `animals`) it went wrong: " + "; ".join(again) + ". "
+                    "It used a list of tables of its own, not the `metadata` it was given: derive the tables and "
+                    "their order from it, `reversed(metadata.sorted_tables)`, so that a table added to the app "
+                    "next month is emptied too."
+                )
     finally:
         await engine.dispose()
-    report(problems, f"all {len(metadata.tables)} tables emptied, children first, and no foreign key complained.")
+    report(problems, f"all {len(metadata.tables)} tables emptied, children first, and no foreign key complained; "
+                     "with a fourth table in the metadata, it emptied that one too.")

@@ -16,47 +16,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pytest
-from fastapi import HTTPException, status
-from sqlalchemy.exc import IntegrityError
 
-from app.models import Adopter
-from app.routes.adopters import Session
-from app.routes.common import IdInPath
-from app.schemas import AdopterIn
 from course.exercise import replace_route
 
 
-async def _create(session, name: str, stored: str, shown: str, conflict: int = status.HTTP_409_CONFLICT) -> dict:
-    """The real route's steps, with the e-mail stored, the e-mail shown and the conflict status as given."""
-    adopter = Adopter(name=name, email=stored)
-    session.add(adopter)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise HTTPException(conflict, f"An adopter with e-mail {stored!r} already exists.")
-    return {"id": adopter.id, "name": adopter.name, "email": shown}
+def _routes():
+    """The broken routes, imported at the first install: after the conftest chose the database (see l12_routes)."""
+    from course.checks import l12_routes
 
-
-async def create_adopter_without_lowercasing(body: AdopterIn, session: Session) -> dict:
-    return await _create(session, body.name, stored=body.email, shown=body.email)  # the .lower() is gone
-
-
-async def create_adopter_case_sensitive(body: AdopterIn, session: Session) -> dict:
-    # stored as sent, so "ANA@..." and "ana@..." are different rows, but shown lower-cased
-    return await _create(session, body.name, stored=body.email, shown=body.email.lower())
-
-
-async def create_adopter_conflict_is_400(body: AdopterIn, session: Session) -> dict:
-    email = body.email.lower()
-    return await _create(session, body.name, stored=email, shown=email, conflict=status.HTTP_400_BAD_REQUEST)
-
-
-async def get_adopter_or_a_placeholder(adopter_id: IdInPath, session: Session) -> dict:
-    adopter = await session.get(Adopter, adopter_id)
-    if adopter is None:
-        return {"id": adopter_id, "name": "unknown", "email": "unknown@example.org"}  # 200 instead of 404
-    return {"id": adopter.id, "name": adopter.name, "email": adopter.email}
+    return l12_routes
 
 
 @dataclass(frozen=True)
@@ -68,19 +36,19 @@ class Mutant:
 MUTANTS = {
     "no_lowercase": Mutant(
         "the route forgets to lower-case e-mails",
-        lambda app: replace_route(app, "POST", "/adopters", create_adopter_without_lowercasing),
+        lambda app: replace_route(app, "POST", "/adopters", _routes().create_adopter_without_lowercasing),
     ),
     "case_sensitive": Mutant(
         "duplicate e-mails in another case are accepted",
-        lambda app: replace_route(app, "POST", "/adopters", create_adopter_case_sensitive),
+        lambda app: replace_route(app, "POST", "/adopters", _routes().create_adopter_case_sensitive),
     ),
     "conflict_is_400": Mutant(
         "a duplicate e-mail answers 400 instead of 409",
-        lambda app: replace_route(app, "POST", "/adopters", create_adopter_conflict_is_400),
+        lambda app: replace_route(app, "POST", "/adopters", _routes().create_adopter_conflict_is_400),
     ),
     "unknown_is_200": Mutant(
         "unknown ids answer 200",
-        lambda app: replace_route(app, "GET", "/adopters/{adopter_id}", get_adopter_or_a_placeholder),
+        lambda app: replace_route(app, "GET", "/adopters/{adopter_id}", _routes().get_adopter_or_a_placeholder),
     ),
 }
 VARIANTS = ["real", *MUTANTS]
@@ -120,8 +88,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+_databases: set[str] = set()  # every database a connection was opened on during the run (password hidden)
+
+
+def _remember_database(conn) -> None:
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.abspath(url.database))
+    _databases.add(url.render_as_string(hide_password=True))
+
+
+def pytest_configure(config):
+    """Watch every engine of the run (the conftest's, the app's, any the learner's tests create):
+    the leak check counts rows where the tests wrote, not only where the conftest says they should."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    event.listen(Engine, "engine_connect", _remember_database)
+
+
 def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get("CAPSTONE_RESULTS")
     if path:
         with open(path, "w") as out:
-            json.dump({"variants": _outcomes, "descriptions": {k: m.description for k, m in MUTANTS.items()}}, out)
+            json.dump({"variants": _outcomes, "descriptions": {k: m.description for k, m in MUTANTS.items()},
+                       "databases": sorted(_databases)}, out)
