@@ -416,7 +416,7 @@ assert reasons["test_create_rex_again"] == "assert 409 == 400"
 # %% [markdown]
 # The post's explanation, on both databases: Rex from the first test is still there, the second insert
 # hits the unique name. But the post's tests run with pytest-asyncio's defaults, and those give
-# **every test an event loop of its own**, as they did throughout the 0.x releases (a function-scoped
+# **every test an event loop of its own**, as they did throughout the 0.x releases (a [function-scoped](../GLOSSARY.md#function-scoped-fixture)
 # `event_loop` fixture; in 1.x `asyncio_default_test_loop_scope = "function"`).
 # The same two tests with those defaults (`-o` sets an ini option for one run):
 
