@@ -6,9 +6,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import get_settings
-from app.errors import validation_error_handler
+from app.errors import database_unavailable_handler, validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
@@ -40,6 +42,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # The database is down, restarting or busy: 503 with Retry-After (anything else stays a 500).
+    for error in (DBAPIError, PoolTimeout, OSError):
+        app.add_exception_handler(error, database_unavailable_handler)
     app.include_router(animals.router)
     app.include_router(adopters.router)
     app.include_router(adoptions.router)
