@@ -1,0 +1,127 @@
+"""A crash between the provider's charge and the commit: after recovery, one charge, one paid adoption.
+
+The app is served as in production (``python -m app``, uvicorn, its own database
+``..._test_crash_<worker>``). The fake provider (``tests/fakes.py``, honouring Idempotency-Key)
+makes the charge and then, before it answers, the app process is killed (SIGKILL: no cleanup,
+no rollback, nothing written). The charge exists; the app's commit never happened. Then the app
+is started again and the payment recovers, by the client's retry or by the sweep
+(``python -m app reconcile``). The provider must have been asked to charge once, and the
+database must hold one paid adoption with that charge's id.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.models import Adoption, Animal, Base
+from course.database import prepare, selected_url, sibling_url
+from tests.fakes import FakePaymentProvider
+from tests.test_postgres_script import _free_port
+
+pytestmark = pytest.mark.subprocess
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def crash_database_url() -> str:
+    """An empty database of its own (the app creates the tables when it starts)."""
+    url = sibling_url(selected_url(), f"crash_{os.environ.get('PYTEST_XDIST_WORKER', 'master')}")
+
+    async def fresh_schema():
+        await prepare(url)
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.drop_all)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fresh_schema())
+    return url
+
+
+def _app_env(database_url: str, provider_url: str, port: int) -> dict:
+    # PAYMENT_PENDING_SECONDS=0: an attempt left "paying" counts as dead at once (default 30 s).
+    return dict(os.environ, DATABASE_URL=database_url, PAYMENT_GATEWAY_URL=provider_url, HOST="127.0.0.1",
+                PORT=str(port), PAYMENT_PENDING_SECONDS="0")
+
+
+def _start_app(env: dict, log: Path) -> subprocess.Popen:
+    with open(log, "a") as out:
+        server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(600):  # it is ready when /health answers; a server that exits is reported at once
+        if server.poll() is not None:
+            pytest.fail(f"python -m app exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{env['PORT']}/health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(0.1)"])
+    server.kill()
+    pytest.fail(f"python -m app did not answer /health:\n{log.read_text()[-3000:]}")
+
+
+async def _count(url: str, *where) -> tuple[int, str, str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            paid = await conn.scalar(select(func.count()).select_from(Adoption).where(Adoption.status == "paid"))
+            adoption = (await conn.execute(select(Adoption.status, Adoption.payment_id))).one()
+            animal = await conn.scalar(select(Animal.status))
+            return paid, tuple(adoption), animal
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("recovery", ["retry", "sweep"])
+def test_killed_between_charge_and_commit_one_charge_one_paid_adoption(crash_database_url, recovery, tmp_path):
+    log = tmp_path / "app.log"
+    server = None
+
+    def kill_the_app(key):  # the charge is made; the app dies before it hears of it
+        server.kill()
+        server.wait()
+
+    provider = FakePaymentProvider(on_charge=kill_the_app)
+    with provider.serve() as provider_url:
+        env = _app_env(crash_database_url, provider_url, _free_port())
+        server = _start_app(env, log)
+        base = f"http://127.0.0.1:{env['PORT']}"
+        with httpx.Client(base_url=base, timeout=60) as http:
+            animal = http.post("/animals", json={"name": "Luna", "species": "cat"}).json()
+            adopter = http.post("/adopters", json={"name": "Ana", "email": "ana@example.org"}).json()
+            adoption = http.post("/adoptions", json={"animal_id": animal["id"], "adopter_id": adopter["id"]}).json()
+            with pytest.raises(httpx.TransportError):  # the app died mid-request
+                http.post(f"/adoptions/{adoption['id']}/pay")
+        assert server.wait() == -9
+        assert asyncio.run(_count(crash_database_url)) == (0, ("paying", None), "reserved")  # charged, not recorded
+        provider.on_charge = None
+
+        server = _start_app(env, log)  # recovery
+        try:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                if recovery == "retry":
+                    response = http.post(f"/adoptions/{adoption['id']}/pay")
+                    assert (response.status_code, response.json()["payment_id"]) == (200, "ch_1"), response.text
+                else:
+                    swept = subprocess.run([sys.executable, "-m", "app", "reconcile"], cwd=REPO, env=env,
+                                           capture_output=True, text=True)
+                    assert swept.stdout.strip() == f"reconciled 1 payment(s): adoption {adoption['id']} paid", swept
+                    again = http.post(f"/adoptions/{adoption['id']}/pay")
+                    assert again.status_code == 409, again.text
+        finally:
+            server.terminate()
+            server.wait()
+
+    assert list(provider.charges) == [f"adoption-{adoption['id']}"]
+    assert [method for method, _ in provider.requests] == ["POST", "GET"]  # charged once, then looked up
+    assert asyncio.run(_count(crash_database_url)) == (1, ("paid", "ch_1"), "adopted")
