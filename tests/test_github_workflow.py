@@ -15,6 +15,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ def zizmor() -> str:
     return found
 
 
+@pytest.mark.subprocess
 def test_zizmor_finds_nothing_in_the_workflow():
     result = subprocess.run(
         [zizmor(), "--offline", "--no-progress", str(WORKFLOW)],
@@ -72,6 +74,7 @@ def test_zizmor_finds_nothing_in_the_workflow():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.subprocess
 def test_zizmor_does_reject_a_workflow_with_an_unpinned_action(tmp_path):
     """Negative control: the audit above can fail (a tag instead of a commit, a kept token)."""
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
