@@ -67,7 +67,8 @@ class FakePaymentProvider:
             return 201, charge, True
 
     # -- in process: respx routes ------------------------------------------------------------
-    async def _respx(self, request: httpx.Request) -> httpx.Response:
+    async def respond(self, request: httpx.Request) -> httpx.Response:
+        """The answer to one request (respx calls it; a test may wrap it)."""
         if request.method == "GET":
             key = request.url.params.get("idempotency_key", "")
             body = {}
@@ -82,8 +83,8 @@ class FakePaymentProvider:
 
     def install(self, router) -> FakePaymentProvider:
         """Answer ``POST`` and ``GET /v1/charges`` on a ``respx`` router (its base URL: the provider's)."""
-        router.post("/v1/charges").side_effect = self._respx
-        router.get("/v1/charges").side_effect = self._respx
+        router.post("/v1/charges").side_effect = self.respond
+        router.get("/v1/charges").side_effect = self.respond
         return self
 
     # -- over HTTP: a thread on 127.0.0.1 -----------------------------------------------------

@@ -64,7 +64,7 @@ async def test_the_attempt_is_committed_and_nothing_is_locked_while_the_provider
             await conn.execute(update(Adoption).where(Adoption.id == adoption["id"]).values(fee_cents=Adoption.fee_cents))
             await conn.commit()
             seen["wrote"] = True
-        return await provider._respx(request)
+        return await provider.respond(request)
 
     provider.router.post("/v1/charges").side_effect = look_from_another_connection
     response = await served.post(f"/adoptions/{adoption['id']}/pay")
@@ -80,7 +80,7 @@ async def test_a_lost_answer_then_a_retry_charges_once(served, committed_session
     """The provider charges, then the connection drops before its answer arrives: a 502. The retry
     reuses the key, and the provider answers the first charge again."""
     adoption = await _reservation(served)
-    real = provider._respx
+    real = provider.respond
 
     async def charge_then_drop(request):
         await real(request)
