@@ -14,6 +14,7 @@ from app.errors import database_unavailable_handler, validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
+from app.routes.common import errors
 
 
 @asynccontextmanager
@@ -40,6 +41,7 @@ def create_app() -> FastAPI:
         title="Paws & Whiskers animal shelter",
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
+        responses=errors(503),  # every route: the database may be down
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # The database is down, restarting or busy: 503 with Retry-After (anything else stays a 500).

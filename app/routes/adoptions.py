@@ -80,7 +80,7 @@ async def get_adoption(adoption_id: IdInPath, session: Session) -> Adoption:
     return await _get_adoption(session, adoption_id)
 
 
-@router.post("/{adoption_id}/pay", response_model=AdoptionOut, responses=errors(402, 404, 409, 502, 503))
+@router.post("/{adoption_id}/pay", response_model=AdoptionOut, responses=errors(402, 404, 409, 502))
 async def pay(
     adoption_id: IdInPath,
     session: Session,
