@@ -7,12 +7,19 @@ no rollback, nothing written). The charge exists; the app's commit never happene
 is started again and the payment recovers, by the client's retry or by the sweep
 (``python -m app reconcile``). The provider must have been asked to charge once, and the
 database must hold one paid adoption with that charge's id.
+
+The same with the database instead of the app: a PostgreSQL server of the test's own is shut
+down immediately (SIGQUIT, as a crash) after the charge; the payment answers 503 with
+Retry-After; the server is started again (crash recovery) and the client's retry finds the
+charge by its key.
 """
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -23,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.models import Adoption, Animal, Base
 from course.database import prepare, selected_url, sibling_url
 from tests.fakes import FakePaymentProvider
-from tests.test_postgres_script import _free_port
+from tests.test_postgres_script import _free_port, needs_postgres
 
 pytestmark = pytest.mark.subprocess
 
@@ -80,6 +87,64 @@ async def _count(url: str, *where) -> tuple[int, str, str]:
             return paid, tuple(adoption), animal
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def own_postgres():
+    """A throwaway PostgreSQL server of this test's own (``scripts/postgres``, a free port), so that
+    killing it harms nobody. Yields (its URL, its data directory, the script's environment)."""
+    port = _free_port()
+    # Directly under /tmp: as root the script hands the directory to 'postgres' (see test_postgres_script.py).
+    env = dict(os.environ, COURSE_PG_PORT=str(port), COURSE_PG_DB="crash",
+               COURSE_PG_DIR=tempfile.mkdtemp(prefix=f"course-pg-crash-{port}-"))
+    started = subprocess.run([str(REPO / "scripts" / "postgres"), "start"], env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    yield started.stdout.strip(), Path(env["COURSE_PG_DIR"]) / "data", env
+    subprocess.run([str(REPO / "scripts" / "postgres"), "purge"], env=env, capture_output=True)
+
+
+def _kill_postgres(data: Path) -> None:
+    """An immediate shutdown (SIGQUIT to the postmaster): no checkpoint, crash recovery at the next start."""
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGQUIT)
+    while True:  # until the postmaster is gone (it ends its backends first)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(0.05)"])
+
+
+@needs_postgres
+def test_postgres_killed_between_charge_and_commit_one_charge_one_paid_adoption(own_postgres, tmp_path):
+    url, data, pg_env = own_postgres
+    log = tmp_path / "app.log"
+    provider = FakePaymentProvider(on_charge=lambda key: _kill_postgres(data))  # charged, then the database dies
+    with provider.serve() as provider_url:
+        env = _app_env(url, provider_url, _free_port())
+        server = _start_app(env, log)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{env['PORT']}", timeout=60) as http:
+                animal = http.post("/animals", json={"name": "Luna", "species": "cat"}).json()
+                adopter = http.post("/adopters", json={"name": "Ana", "email": "ana@example.org"}).json()
+                adoption = http.post("/adoptions", json={"animal_id": animal["id"], "adopter_id": adopter["id"]}).json()
+
+                down = http.post(f"/adoptions/{adoption['id']}/pay")  # the commit after the charge fails
+                assert (down.status_code, down.headers.get("Retry-After")) == (503, "5"), down.text
+                provider.on_charge = None
+                restarted = subprocess.run([str(REPO / "scripts" / "postgres"), "start"], env=pg_env, capture_output=True, text=True)
+                assert restarted.returncode == 0, restarted.stderr
+                assert asyncio.run(_count(url)) == (0, ("paying", None), "reserved")  # charged, not recorded
+
+                retry = http.post(f"/adoptions/{adoption['id']}/pay")
+                assert (retry.status_code, retry.json()["payment_id"]) == (200, "ch_1"), retry.text
+        finally:
+            server.terminate()
+            server.wait()
+
+    assert list(provider.charges) == [f"adoption-{adoption['id']}"]
+    assert [method for method, _ in provider.requests] == ["POST", "GET"]  # charged once, then looked up
+    assert asyncio.run(_count(url)) == (1, ("paid", "ch_1"), "adopted")
 
 
 @pytest.mark.parametrize("recovery", ["retry", "sweep"])
