@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import get_settings
 from app.models import Adoption, AdoptionStatus, Animal, AnimalStatus
-from app.services.payments import Charge, PaymentDeclined, PaymentGateway, PaymentGatewayError
+from app.services.payments import Charge, PaymentGateway, PaymentGatewayError
 
 
 class NotPayable(Exception):
@@ -162,8 +162,3 @@ async def reconcile_payments(sessions: async_sessionmaker, gateway: PaymentGatew
             outcomes[adoption_id] = attempt.adoption.status
     return outcomes
 
-
-__all__ = [
-    "Attempt", "NotPayable", "PaymentDeclined", "PaymentGatewayError", "PaymentInProgress",
-    "begin_attempt", "charge_once", "pending_timeout", "reconcile_payments", "record_charge", "release",
-]
