@@ -87,7 +87,7 @@ class Adoption(Base):
     #: "paying" longer than the provider's timeout belongs to a request that died.
     payment_started_at: Mapped[datetime | None] = mapped_column(default=None)
     #: Attempts that the provider declined: each new attempt needs a new key.
-    payment_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    payment_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     animal: Mapped[Animal] = relationship(lazy="joined")
     adopter: Mapped[Adopter] = relationship(lazy="joined")

@@ -178,3 +178,27 @@ async def test_without_the_fix_a_transaction_spans_the_provider_call(committed_s
         await holder.rollback()
         await other.rollback()
     await engine.dispose()
+
+
+async def test_a_database_made_before_the_payment_attempt_columns_gets_them(tmp_path):
+    """``python -m app`` on a learner's existing database: create_all alone would leave the
+    adoptions table without the new columns, and every adoption request would fail."""
+    from sqlalchemy import inspect as inspect_schema
+
+    from app.db import create_schema
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite'}")
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE adoptions (id INTEGER PRIMARY KEY, animal_id INTEGER, adopter_id INTEGER, fee_cents INTEGER,"
+            " status VARCHAR(20), reserved_at DATETIME, paid_at DATETIME, payment_id VARCHAR(100))")
+        await conn.exec_driver_sql("INSERT INTO adoptions (id, fee_cents, status) VALUES (1, 9000, 'reserved')")
+
+    await create_schema(engine)
+
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: {col["name"] for col in inspect_schema(c).get_columns("adoptions")})
+        old_row = (await conn.execute(select(Adoption.payment_key, Adoption.payment_attempts).where(Adoption.id == 1))).one()
+    await engine.dispose()
+    assert {"payment_key", "payment_started_at", "payment_attempts"} <= columns
+    assert tuple(old_row) == (None, 0)
