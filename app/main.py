@@ -6,11 +6,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.config import get_settings
-from app.errors import database_unavailable_handler, validation_error_handler
+from app.errors import DatabaseUnavailableMiddleware, validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
@@ -45,8 +43,7 @@ def create_app() -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # The database is down, restarting or busy: 503 with Retry-After (anything else stays a 500).
-    for error in (DBAPIError, PoolTimeout, OSError):
-        app.add_exception_handler(error, database_unavailable_handler)
+    app.add_middleware(DatabaseUnavailableMiddleware)
     app.include_router(animals.router)
     app.include_router(adopters.router)
     app.include_router(adoptions.router)

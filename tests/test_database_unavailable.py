@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.db import get_session, make_engine
-from app.errors import database_unavailable
+from app.errors import database_outage, database_unavailable
 from app.main import app as shelter_app
 from tests.isolation import override_dependency
 
@@ -96,5 +96,22 @@ def test_only_unavailability_is_a_503():
 
     assert database_unavailable(OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")))
     assert database_unavailable(ConnectionRefusedError(111, "Connect call failed"))
+    assert not database_outage(ConnectionRefusedError(111, "Connect call failed"))  # not from the database layer
     assert not database_unavailable(OperationalError("SELECT x", {}, sqlite3.OperationalError("no such column: x")))
     assert not database_unavailable(IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed")))
+
+
+async def test_a_connection_error_of_another_service_is_not_called_a_database_outage(client):
+    """Negative control: a ConnectionError from the mail server (a background task) is not a 503;
+    it reaches the test as before (ASGITransport re-raises it)."""
+    from app.services.notifications import get_notifier
+
+    class MailServerDown:
+        async def send(self, *args):
+            raise ConnectionError("mail server down")
+
+    animal = (await client.post("/animals", json={"name": "Luna", "species": "cat"})).json()
+    adopter = (await client.post("/adopters", json={"name": "Ana", "email": "ana@example.org"})).json()
+    with override_dependency(shelter_app, get_notifier, MailServerDown):
+        with pytest.raises(ConnectionError, match="mail server down"):
+            await client.post("/adoptions", json={"animal_id": animal["id"], "adopter_id": adopter["id"]})
