@@ -52,7 +52,8 @@ def crash_database_url() -> str:
             await engine.dispose()
 
     asyncio.run(fresh_schema())
-    return url
+    yield url
+    asyncio.run(fresh_schema())  # leave no rows behind
 
 
 def _app_env(database_url: str, provider_url: str, port: int) -> dict:
