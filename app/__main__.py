@@ -1,7 +1,11 @@
-"""``python -m app``: create the tables if needed, then serve the API with uvicorn."""
+"""``python -m app``: create the tables if needed, then serve the API with uvicorn.
+
+``python -m app reconcile``: settle the payments a crash left unfinished (``app.checkout``), once.
+"""
 
 import asyncio
 import os
+import sys
 
 import uvicorn
 
@@ -23,7 +27,20 @@ async def prepare_database() -> None:
         await engine.dispose()
 
 
+async def reconcile() -> None:
+    from app.jobs import run_reconcile_job
+
+    try:
+        outcomes = await run_reconcile_job()
+    finally:
+        await engine.dispose()
+    print(f"reconciled {len(outcomes)} payment(s): " + (", ".join(f"adoption {i} {o}" for i, o in outcomes.items()) or "none pending"))
+
+
 def main() -> None:
+    if sys.argv[1:] == ["reconcile"]:
+        asyncio.run(reconcile())
+        return
     asyncio.run(prepare_database())
     # ROOT_PATH: the prefix a proxy serves the app under (course/proxy.py), for the docs page's links.
     uvicorn.run("app.main:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     payment_gateway_url: str = "https://payments.example.com"
     payment_api_key: str = "test-key"
     payment_timeout_seconds: float = 5.0
+    #: A payment attempt still "paying" after this long belongs to a request that died (a crash
+    #: between the provider's charge and the commit): a retry or the sweep reconciles it.
+    #: Longer than any provider call may take (``payment_timeout_seconds`` per network step).
+    payment_pending_seconds: float = 30.0
     #: The reservation-expiry scheduler only runs where this is switched on.
     scheduler_enabled: bool = False
     #: Reservations that stay unpaid longer than this are expired by the scheduled job.

@@ -70,3 +70,24 @@ async def create_schema(target: AsyncEngine = engine) -> None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
     async with target.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(add_missing_columns, Base.metadata)
+
+
+def add_missing_columns(conn, metadata) -> list[str]:
+    """Add the columns a database made by an older version of the app lacks (``create_all`` never
+    alters an existing table): e.g. the payment attempt's, added for exactly-once payments.
+    Only columns that may be NULL or have a server default can be added this way; ours do.
+    Returns ``table.column`` for each column added."""
+    from sqlalchemy import inspect
+
+    inspector, quote, added = inspect(conn), conn.dialect.identifier_preparer.quote, []
+    for table in metadata.sorted_tables:
+        existing = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in existing:
+                continue
+            default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""
+            conn.exec_driver_sql(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                                 f"{column.type.compile(dialect=conn.dialect)}{default}")
+            added.append(f"{table.name}.{column.name}")
+    return added

@@ -50,3 +50,18 @@ def build_scheduler() -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(run_expiry_job, EXPIRY_TRIGGER, id="expire-unpaid-reservations", replace_existing=True)
     return scheduler
+
+
+async def run_reconcile_job() -> dict[int, str]:
+    """The payment sweep (``app.checkout.reconcile_payments``) with the app's own sessions and
+    provider, the real clock. Run it every few minutes (``python -m app reconcile``, or a job)."""
+    import httpx
+
+    from app.checkout import reconcile_payments
+    from app.http import tls_context
+    from app.services.payments import PaymentGateway
+
+    settings = get_settings()
+    async with httpx.AsyncClient(timeout=settings.payment_timeout_seconds, verify=tls_context()) as client:
+        gateway = PaymentGateway(client, settings.payment_gateway_url, settings.payment_api_key)
+        return await reconcile_payments(SessionLocal, gateway, now=utcnow())

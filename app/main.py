@@ -8,10 +8,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import get_settings
-from app.errors import validation_error_handler
+from app.errors import DatabaseUnavailableMiddleware, validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
 from app.routes import adopters, adoptions, animals
+from app.routes.common import errors
 
 
 @asynccontextmanager
@@ -38,8 +39,11 @@ def create_app() -> FastAPI:
         title="Paws & Whiskers animal shelter",
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
+        responses=errors(503),  # every route: the database may be down
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # The database is down, restarting or busy: 503 with Retry-After (anything else stays a 500).
+    app.add_middleware(DatabaseUnavailableMiddleware)
     app.include_router(animals.router)
     app.include_router(adopters.router)
     app.include_router(adoptions.router)

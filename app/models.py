@@ -45,6 +45,7 @@ class AnimalStatus(StrEnum):
 
 class AdoptionStatus(StrEnum):
     RESERVED = "reserved"  # waiting for the fee
+    PAYING = "paying"  # a payment attempt is recorded; the provider's answer is not (yet) written down
     PAID = "paid"
     EXPIRED = "expired"  # unpaid for too long; the animal is available again
 
@@ -78,6 +79,15 @@ class Adoption(Base):
     reserved_at: Mapped[datetime] = mapped_column(default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(default=None)
     payment_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    #: The Idempotency-Key of the current payment attempt, committed BEFORE the provider is
+    #: called: after a crash, the provider is asked for the charge with this key instead of
+    #: being charged again. Cleared only when the provider declined (no charge was made).
+    payment_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    #: When a request took the attempt over (NULL: nobody is working on it). An attempt left
+    #: "paying" longer than the provider's timeout belongs to a request that died.
+    payment_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Attempts that the provider declined: each new attempt needs a new key.
+    payment_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     animal: Mapped[Animal] = relationship(lazy="joined")
     adopter: Mapped[Adopter] = relationship(lazy="joined")

@@ -188,7 +188,8 @@ async def recreate(url: str) -> None:
         admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
         try:
             async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+                quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)  # never f'"{name}"'
+                await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
         finally:
             await admin.dispose()
     engine = create_async_engine(url)
@@ -207,7 +208,8 @@ async def drop(url: str) -> None:
     admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
     finally:
         await admin.dispose()
 

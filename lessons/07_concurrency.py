@@ -12,7 +12,7 @@
 # # 07 · Concurrency against a real database
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 29 min · **Exercises:** 12 min
+# **Teaching:** 39 min · **Exercises:** 13 min
 #
 # **Prerequisites:** 04 · Rollback fixtures, 05 · Savepoints, 06 · Retry routes
 #
@@ -22,8 +22,10 @@
 # - reproduce a double booking on PostgreSQL by running the two steps of a check-then-write route
 #   for two sessions in a chosen order, and say why SQLite hides it;
 # - fix a race with guarantees the database enforces (a conditional `UPDATE`, a partial unique
-#   index, `SELECT ... FOR UPDATE`) and prove the fix with parallel requests on committed data;
-# - write a test that fails when a payment route can charge twice.
+#   index) and prove the fix with parallel requests on committed data;
+# - write a test that fails when a payment route can charge twice;
+# - explain why a transaction cannot span a call to a payment provider, and test the pattern that
+#   replaces it: a pending record with an idempotency key, committed first, reconciled after a crash.
 
 # %%
 from course.notebook import setup, run_tests
@@ -105,13 +107,15 @@ async def reservations_of(animal_id: int) -> int:
         await engine.dispose()
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 12 min exercise).** Run it on PostgreSQL
+# **Instructor notes (whole notebook, ~28 min teaching + 13 min exercise).** Run it on PostgreSQL
 # in class (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel): the race only
 # shows there. The stored outputs come from SQLite, where the cells that differ say so and assert
 # each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 05<!-- /ref -->; part 2 (~8 min) is the
 # heart: let the room predict Quiz 07.1 before running the cell, then draw the timeline. Part 3
 # (~5 min) shows the fix and the test that proves it; the claim check (~4 min) answers the
-# question "but can my rollback tests run in parallel?" that always comes up here.
+# question "but can my rollback tests run in parallel?" that always comes up here. Part 4 (~8 min)
+# is the payment that survives a crash: before the lost-answer cell, ask the room what the retry
+# should send, and what happens to the charge when the commit fails.
 
 # %% [markdown]
 # ## 1. Why rollback isolation cannot show a race
@@ -278,10 +282,9 @@ print(source[source.index("    # Check and write"):source.index("    adoption = 
 # `UPDATE ... WHERE status = 'available'` changes Luna only if she is still available when the
 # `UPDATE` runs. On PostgreSQL the second of two such updates waits for the first one's [row lock](../GLOSSARY.md#row-lock),
 # then re-checks the condition on the committed row and changes nothing: `rowcount` 0, a clean 409.
-# The index stays as the last line of defence. For the payment, where the provider must be called
-# between the check and the write, the route locks the adoption's row instead
-# (`SELECT ... FOR UPDATE`, SQLAlchemy's `with_for_update()`), so a second payment waits and then
-# sees "paid".
+# The index stays as the last line of defence. The payment route claims the adoption the same way
+# (`UPDATE ... SET status = 'paying' WHERE status = 'reserved'`) and commits that before it calls
+# the provider, so a second payment finds "paying" and gets a 409 (part 4 says why it commits first).
 #
 # Now the proof through the app: 20 simultaneous requests, each on its own pooled connection, via
 # `asyncio.gather`. Whatever the interleaving, the invariant must hold, so we assert the invariant.
@@ -324,7 +327,8 @@ assert await reservations_of(ids["luna"]) == 1
 # committed data, rows deleted afterwards), create a cat, an adopter and a reservation, then send
 # **ten payments of that adoption at the same time**. Assert what must hold whatever the order:
 # exactly one payment succeeds, the others get 409, and the provider was charged once.
-# `provider` is the list of charges the fake payment provider received (it takes 50 ms per charge).
+# `provider` is the list of charge requests the fake payment provider received (it takes 50 ms per
+# charge and, as real providers do, answers a repeated Idempotency-Key with the first charge).
 # The check then runs your test against the real app and against [broken versions](../GLOSSARY.md#broken-version) of the route.
 #
 # > Hint: `await asyncio.gather(*(race_client.post(f"/adoptions/{adoption_id}/pay") for _ in range(10)))`;
@@ -347,12 +351,14 @@ async def race_client():
 
 @pytest.fixture
 def provider():
-    charges = []
+    charges = []  # every charge request the provider received
+    made = {}  # Idempotency-Key -> charge id: like a real provider, one key never charges twice
 
     async def charge(request):
         charges.append(request)
+        made.setdefault(request.headers["Idempotency-Key"], f"ch_{len(made) + 1}")
         await asyncio.sleep(0.05)
-        return httpx.Response(201, json={"id": f"ch_{len(charges)}", "amount": 9000})
+        return httpx.Response(201, json={"id": made[request.headers["Idempotency-Key"]], "amount": 9000})
 
     with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as mock:
         mock.post("/v1/charges").side_effect = charge
@@ -360,9 +366,9 @@ def provider():
 
 # %% [markdown]
 # The broken versions the check installs, one at a time (collapsed: reading them gives the answer
-# away). One ends its transaction before calling the provider (a common reflex: "never hold a
-# transaction open across an HTTP call"), one answers 200 to the payments that lost, one forgets the
-# status check.
+# away). One ends its transaction before calling the provider without putting anything on record
+# first (the reflex "never hold a transaction open across an HTTP call", half applied: part 4 shows
+# the other half), one answers 200 to the payments that lost, one forgets the status check.
 
 # %% jupyter={"source_hidden": true}
 from typing import Annotated
@@ -405,7 +411,8 @@ def _pay_route(*, end_transaction_before_charge=False, lost_is_200=False, check_
 
 
 PAYMENT_MUTANTS = [
-    Mutant("the route ends its transaction before calling the provider", _pay_route(end_transaction_before_charge=True)),
+    Mutant("the route ends its transaction before calling the provider, with no attempt on record",
+           _pay_route(end_transaction_before_charge=True)),
     Mutant("the route answers 200 instead of 409 to the payments that lost", _pay_route(lost_is_200=True)),
     Mutant("the route does not check the adoption's status", _pay_route(check_status=False)),
 ]
@@ -436,9 +443,10 @@ check_test(
 # version: a race needs requests that overlap. And a test that counts only the charges misses the
 # second: the losers must be told they lost.
 #
-# **Quiz 07.3.** A teammate rewrites the payment route to end its transaction before calling the
-# provider and to write "paid" in a second transaction afterwards. On PostgreSQL, ten payments of
-# one adoption arrive at once. What can the provider see?
+# **Quiz 07.3.** A teammate's payment route reads the adoption `FOR UPDATE`, checks "reserved",
+# ends its transaction, calls the provider, and writes "paid" in a second transaction; nothing is
+# written before the call. On PostgreSQL, ten payments of one adoption arrive at once. What can the
+# provider see?
 # - **a)** Exactly one charge: the `FOR UPDATE` lock still orders all requests.
 # - **b)** Exactly one charge, but nine requests answer 500.
 # - **c)** No charge: the second transaction cannot see the first one's lock.
@@ -509,6 +517,161 @@ answer("07.4", "a")
 # retry; a conditional `UPDATE` and a row lock need no retry loop. If a cell hangs on PostgreSQL, an
 # interrupted run left a transaction open: restart the kernel and run from the top.
 
+# %% [markdown]
+# ## 4. A payment that survives a crash
+#
+# Why does the payment route not keep **one** transaction around everything: lock the adoption,
+# charge, write "paid", commit? Because a transaction cannot span a network call:
+#
+# - **The provider is not in your transaction.** The charge can succeed and the commit then fail
+#   (the database restarts, the process is killed). A rollback undoes your rows, not the charge:
+#   money taken, no record of it, and the adopter's retry charges again.
+# - **Its locks are held while you wait.** The row lock on PostgreSQL, and on SQLite the database's
+#   only write lock, stay taken for the whole provider call: on SQLite every other request waits.
+#
+# So the route does it in three steps, and no transaction is open during the call:
+
+# %%
+print(inspect.getsource(adoptions.pay)[inspect.getsource(adoptions.pay).index("    # Exactly once"):])
+
+# %% [markdown]
+# `begin_attempt` is a conditional `UPDATE` (`reserved` to `paying`, with the attempt's
+# **Idempotency-Key**) and a `COMMIT`: the attempt is on record before any money moves. Real
+# providers honour that key: a second request with the same key answers the first charge, and the
+# charge can be looked up by its key. A crash between steps 2 and 3 leaves `paying` and the key;
+# the adopter's retry (once the attempt is old enough to be dead) or a sweep, `reconcile_payments`,
+# asks the provider for the key's charge instead of charging again.
+#
+# The demonstrations below use the suite's fake provider, `tests/fakes.py`'s `FakePaymentProvider`,
+# which honours keys the same way, and pay one reserved adoption through the app on a real pool:
+
+# %% jupyter={"source_hidden": true}
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from app.checkout import reconcile_payments
+from app.models import utcnow
+from app.services.payments import PaymentGateway
+from tests.fakes import FakePaymentProvider
+
+
+async def reserved_adoption() -> int:
+    """Luna reserved by Ana (committed); returns the adoption's id."""
+    ids = await luna_ana_and_bo()
+    engine = create_async_engine(nb.database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(Animal).where(Animal.id == ids["luna"]).values(status="reserved"))
+        adoption_id = await conn.scalar(insert(Adoption).values(
+            animal_id=ids["luna"], adopter_id=ids["ana"], fee_cents=9000).returning(Adoption.id))
+    await engine.dispose()
+    return adoption_id
+
+# %% jupyter={"source_hidden": true}
+async def pay_once(adoption_id: int, provider: FakePaymentProvider, *, charge=None) -> httpx.Response:
+    """One payment through the real app on a real pool; ``charge`` replaces the provider's POST."""
+    engine = make_engine(nb.database_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    with (override_dependency(shelter_app, get_session, session_dependency(sessions)),
+          respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router):
+        provider.install(router)
+        if charge is not None:
+            router.post("/v1/charges").side_effect = charge
+        async with LifespanManager(shelter_app) as started:
+            async with AsyncClient(transport=ASGITransport(app=started.app), base_url="http://test") as http:
+                response = await http.post(f"/adoptions/{adoption_id}/pay")
+    await engine.dispose()
+    return response
+
+# %% [markdown]
+# First, what another request can see and do **while** the provider charges: a provider that,
+# before it charges, reads the adoption from another connection and writes to it.
+
+# %%
+adoption_id, provider, seen = await reserved_adoption(), FakePaymentProvider(), []
+
+
+async def look_from_another_connection_then_charge(request):
+    engine = make_engine(nb.database_url, sqlite_busy_timeout=0.5)  # give up a lock wait after 0.5 s
+    async with engine.begin() as conn:
+        if nb.backend == "postgresql":
+            await conn.exec_driver_sql("SET LOCAL lock_timeout = '500ms'")
+        status = await conn.scalar(select(Adoption.status).where(Adoption.id == adoption_id))
+        await conn.execute(update(Adoption).where(Adoption.id == adoption_id).values(fee_cents=9000))
+    await engine.dispose()
+    seen.append(f"another connection read {status!r} and could write")
+    return await provider.respond(request)
+
+
+response = await pay_once(adoption_id, provider, charge=look_from_another_connection_then_charge)
+print("during the charge:", *seen, "| answer:", response.status_code, response.json()["status"])
+assert seen == ["another connection read 'paying' and could write"] and response.status_code == 200
+
+# %% [markdown]
+# The attempt was already committed ("paying") and nothing was locked: on SQLite the other
+# connection's write got the write lock at once. Now a crash: the provider charges, and its answer
+# never arrives (the connection drops). The route cannot know whether money moved:
+
+# %%
+adoption_id, provider = await reserved_adoption(), FakePaymentProvider()
+
+
+async def charge_then_drop_the_answer(request):
+    await provider.respond(request)  # the charge is made ...
+    raise httpx.ReadError("connection reset")  # ... and the app never hears of it
+
+
+first = await pay_once(adoption_id, provider, charge=charge_then_drop_the_answer)
+print("first attempt:", first.status_code, first.json()["detail"])
+retry = await pay_once(adoption_id, provider)
+print("retry:", retry.status_code, retry.json()["status"], "| charges at the provider:", len(provider.charges))
+assert (first.status_code, retry.status_code, len(provider.charges)) == (502, 200, 1)
+
+# %% [markdown]
+# The failed attempt kept its key; the retry sent the same key, and the provider answered the
+# charge it had already made: one charge, one paid adoption. Had the retry used a new key, the
+# provider would have charged twice. Last, a process killed between the charge and the commit: it
+# leaves the adoption "paying" with its key, and nobody is left to finish it. The sweep does:
+
+# %%
+adoption_id, provider = await reserved_adoption(), FakePaymentProvider()
+key = f"adoption-{adoption_id}"
+provider.handle("POST", key, {"amount": 9000, "reference": key})  # the dead request's charge
+engine = make_engine(nb.database_url)
+async with engine.begin() as conn:  # what the crash left: "paying" with the key, an hour ago
+    await conn.execute(update(Adoption).where(Adoption.id == adoption_id).values(
+        status="paying", payment_key=key, payment_started_at=utcnow() - timedelta(hours=1)))
+with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router:
+    provider.install(router)
+    async with httpx.AsyncClient() as http:
+        gateway = PaymentGateway(http, get_settings().payment_gateway_url, "test-key")
+        outcome = await reconcile_payments(async_sessionmaker(engine, expire_on_commit=False), gateway, now=utcnow())
+await engine.dispose()
+print("sweep:", list(outcome.values()), "| provider requests:", [method for method, _ in provider.requests])
+assert list(outcome.values()) == ["paid"] and len(provider.charges) == 1
+
+# %% [markdown]
+# The sweep asked (`GET`) and never charged: the adoption is paid with the charge the dead request
+# made. Like the expiry job of lesson 09 it takes `now` as an argument, so a test needs no clock.
+#
+# **What to test**, beyond these cells: that the attempt is committed before the call and nothing is
+# locked during it (the first cell, `tests/test_payments.py`); the crash itself, with real processes
+# (`tests/test_payment_crash.py` serves the app with `python -m app`, has the fake provider kill it
+# after charging, restarts it, and asserts one charge and one paid adoption after a retry and after
+# the sweep); and a fake provider that honours keys as the real one does: one that ignores them
+# hides exactly the double charge this part is about.
+#
+# **Quiz 07.5.** The app commits "paying" with key K and the provider charges. Then PostgreSQL
+# restarts before the app writes "paid", and the request answers 503. Ten minutes later the adopter
+# retries. What should the app do?
+# - **a)** Charge again with a new key: the database shows no charge id, so no money has moved.
+# - **b)** Ask the provider for the charge made with K, and record it as the payment.
+# - **c)** Answer 409 until an operator looks at it: an adoption stuck in "paying" cannot be repaired.
+# - **d)** Nothing new is needed: the rollback after the restart also cancelled the provider's charge.
+
+# %% tags=["quiz-answer"]
+answer("07.5", "b")
+
 # %%
 await delete_everything()
 print("reservations left:", await reservations_of(ids["luna"]))
@@ -524,8 +687,11 @@ assert await reservations_of(ids["luna"]) == 0
 # - Check-then-write double-books on PostgreSQL. SQLite, with one writer at a time, hides the race:
 #   prove concurrency fixes on the database you deploy.
 # - Let the database enforce the rule: a conditional `UPDATE ... WHERE status = 'available'`
-#   (check `rowcount`), a partial unique index as the last line of defence, `SELECT ... FOR UPDATE`
-#   when an outside call sits between the check and the write.
+#   (check `rowcount`), a partial unique index as the last line of defence.
+# - Never keep a transaction open across a call to another service: it cannot include the call, and
+#   it holds its locks while waiting. Commit a pending record with an idempotency key first, call,
+#   then record the outcome; after a crash, ask the provider by that key instead of charging again.
+#   Test it with a fake that honours keys, and with a real crash between the charge and the commit.
 # - Parallel rollback tests need a database per worker: on one shared database they wait for each
 #   other's locks.
 #
@@ -540,6 +706,10 @@ assert await reservations_of(ids["luna"]) == 0
 #   https://docs.sqlalchemy.org/en/21/core/selectable.html
 # - SQLite: "File Locking And Concurrency In SQLite Version 3", https://www.sqlite.org/lockingv3.html;
 #   "BEGIN TRANSACTION" (`DEFERRED`, `IMMEDIATE`), https://www.sqlite.org/lang_transaction.html
+# - Stripe API reference, "Idempotent requests" (how a provider answers a repeated key),
+#   https://docs.stripe.com/api/idempotent_requests; Brandur Leach, "Implementing Stripe-like
+#   Idempotency Keys in Postgres" (2017, recovery points and a completer for attempts that died),
+#   https://brandur.org/idempotency-keys
 # - "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks", a
 #   Python-upgrade consultancy's blog, 2025 (the claim checked above).
 #

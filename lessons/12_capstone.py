@@ -167,8 +167,9 @@ async def create_database(url: str) -> None:
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
-            if not exists:
-                await conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+            if not exists:  # a name is an identifier, not a value: quote it as one, never f'"{name}"'
+                quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+                await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
     finally:
         await admin.dispose()
 
@@ -924,7 +925,8 @@ for url in worker_urls.values():
     else:
         admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         await admin.dispose()
 print("project removed:", not project.exists())
 

@@ -117,5 +117,6 @@ def test_openapi_documents_every_error_answer():
     assert {"400", "409", "422"} <= documented[("/animals", "post")]
     assert {"400", "404", "409", "422"} <= documented[("/adoptions", "post")]
     assert {"402", "404", "409", "422", "502"} <= documented[("/adoptions/{adoption_id}/pay", "post")]
+    assert all("503" in codes for codes in documented.values()), "every route answers 503 when the database is down"
     error = paths["/adoptions/{adoption_id}/pay"]["post"]["responses"]["502"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorOut"}

@@ -219,6 +219,22 @@ def test_database_names_are_quoted_as_identifiers():
     assert "quote_identifier(parsed.database)" in source
 
 
+def test_no_database_name_is_put_between_quotes_by_an_f_string():
+    """Lessons are copied by learners and the machinery runs as the learner: every CREATE/DROP
+    DATABASE quotes the name with the dialect's identifier preparer (``quote_identifier``)."""
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"""DATABASE[^\n]*["']\{""")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("app", "bench", "course", "lessons", "scripts", "tests")
+        for path in sorted((root / folder).rglob("*"))
+        if path.is_file() and path.suffix in {".py", ""} and path.name != Path(__file__).name
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == [], "build the name with conn.dialect.identifier_preparer.quote_identifier(name)"
+
+
 @pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
 async def test_an_odd_database_name_creates_exactly_that_database():
     from sqlalchemy import text

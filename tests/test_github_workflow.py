@@ -68,6 +68,7 @@ def zizmor() -> str:
     return found
 
 
+@pytest.mark.subprocess
 def test_every_workflow_is_audited():
     assert {WORKFLOW, PAGES} <= set(ALL_WORKFLOWS)
 
@@ -81,6 +82,7 @@ def test_zizmor_finds_nothing_in_the_workflow(path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.subprocess
 def test_zizmor_does_reject_a_workflow_with_an_unpinned_action(tmp_path):
     """Negative control: the audit above can fail (a tag instead of a commit, a kept token)."""
     bad = tmp_path / ".github" / "workflows" / "bad.yml"

@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from bench import layered
@@ -31,6 +32,7 @@ def postgres_prefix_url() -> str | None:
     return make_url(url).set(database=f"layeredsmoke_{worker}").render_as_string(hide_password=False)
 
 
+@pytest.mark.subprocess
 def test_smoke_run_writes_both_files_and_counts_the_expensive_fixture(tmp_path):
     command = [sys.executable, "-m", "bench.layered", "--smoke", "--backends", BACKEND, "--out", str(tmp_path)]
     if BACKEND == "postgresql":
@@ -48,6 +50,7 @@ def test_smoke_run_writes_both_files_and_counts_the_expensive_fixture(tmp_path):
     assert "× layered" in (tmp_path / "layered.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_the_run_fails_when_tests_share_the_layer_without_a_savepoint_each(tmp_path):
     (tmp_path / "conftest.py").write_text(textwrap.dedent(layered.CONFTEST))
     (tmp_path / "test_layered_bench.py").write_text(textwrap.dedent(layered.TESTS))

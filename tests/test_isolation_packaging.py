@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 import tests.isolation
@@ -132,6 +133,7 @@ def run(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.subprocess
 def test_a_vendored_copy_runs_the_projects_suite_and_keeps_a_coverage_gate_when_omitted(tmp_path):
     write_petshop(tmp_path)
     pytest_args = ["-p", "no:nbval", "-p", "no:randomly", "-p", "no:cacheprovider", "-c", os.devnull]

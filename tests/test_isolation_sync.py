@@ -194,6 +194,7 @@ def test_test_client_runs_on_httpx2_without_a_deprecation_warning(pets_client):
     assert [w for w in caught if issubclass(w.category, StarletteDeprecationWarning)] == []
 
 
+@pytest.mark.subprocess
 def test_importing_the_test_client_emits_no_starlette_deprecation_warning():
     """The httpx warning is raised once, at import: check a fresh interpreter."""
     code = (

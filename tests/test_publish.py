@@ -1,6 +1,8 @@
 """course.publish: one command points every launch link at the published repository.
 
 Runs on copies of README.md and binder/course.toml in tmp_path; the real lessons give the table.
+They are read once for the whole module (reading all lessons is most of the cost of a test here):
+``publish`` then gets that list whenever it asks ``guide.read_lessons()`` for the lessons.
 """
 
 import shutil
@@ -10,8 +12,13 @@ import pytest
 from course import guide, publish
 
 
+@pytest.fixture(scope="module")
+def lessons():
+    return guide.read_lessons()
+
+
 @pytest.fixture
-def copies(tmp_path, monkeypatch):
+def copies(tmp_path, monkeypatch, lessons):
     readme, settings = tmp_path / "README.md", tmp_path / "course.toml"
     shutil.copy(guide.README, readme)
     shutil.copy(guide.SETTINGS, settings)
@@ -26,6 +33,8 @@ def copies(tmp_path, monkeypatch):
         zero[-1].parent.mkdir(exist_ok=True)
         shutil.copy(path, zero[-1])
     monkeypatch.setattr(publish, "lesson_zero_files", lambda: zero)
+    read = guide.read_lessons
+    monkeypatch.setattr(guide, "read_lessons", lambda *args, **kwargs: list(lessons) if not (args or kwargs) else read(*args, **kwargs))
     return readme, settings
 
 
@@ -38,13 +47,12 @@ def test_unpublished_readme_says_so_and_shows_no_dead_badge(copies):
     assert publish.main(["--check"]) == 0
 
 
-def test_publishing_names_the_repository_everywhere_at_once(copies):
+def test_publishing_names_the_repository_everywhere_at_once(copies, lessons):
     readme, settings = copies
     assert publish.main(["my-org/fastapi-db-testing", "--branch", "trunk"]) == 0
     text = readme.read_text()
     assert 'repository = "my-org/fastapi-db-testing"' in settings.read_text()
     assert "Not published yet" not in text
-    lessons = guide.read_lessons()
     for lesson in lessons:
         assert f"/v2/gh/my-org/fastapi-db-testing/trunk?urlpath=lab/tree/notebooks/{lesson.stem}.ipynb" in text
     assert publish.main(["--check"]) == 0
@@ -86,5 +94,5 @@ def test_a_malformed_repository_is_refused_with_the_expected_form(copies, name, 
     assert "name the repository as OWNER/NAME" in capsys.readouterr().err
 
 
-def test_every_lesson_has_a_readme_summary():
-    assert {lesson.stem for lesson in guide.read_lessons()} <= set(publish.SUMMARIES)
+def test_every_lesson_has_a_readme_summary(lessons):
+    assert {lesson.stem for lesson in lessons} <= set(publish.SUMMARIES)

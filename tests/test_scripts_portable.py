@@ -78,6 +78,7 @@ def shellcheck() -> str:
     return found
 
 
+@pytest.mark.subprocess
 def test_shell_scripts_pass_shellcheck():
     # SC2154/SC2034: a variable assigned or used only inside a trap string ('status=$?; ...')
     # looks unassigned or unused to it.
@@ -132,6 +133,7 @@ def bsd_path():
     shutil.rmtree(tools)
 
 
+@pytest.mark.subprocess
 def test_the_bsd_path_does_refuse_gnu_only_usage(bsd_path):
     """Negative control: under this PATH the constructs the script used to have fail."""
     env = dict(os.environ, PATH=bsd_path)
@@ -216,6 +218,7 @@ def port_in_usage(prefix: list[str], env: dict) -> int:
     return int(re.search(r"@127\.0\.0\.1:(\d+)/", result.stderr).group(1))
 
 
+@pytest.mark.subprocess
 def test_the_default_port_is_per_user():
     """Two users of one machine get different servers unless they choose a port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_PG_")}

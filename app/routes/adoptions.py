@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import checkout
 from app.config import get_settings
 from app.db import get_session
 from app.models import Adopter, Adoption, AdoptionStatus, Animal, AnimalStatus, utcnow
@@ -87,24 +88,27 @@ async def pay(
     gateway: Annotated[PaymentGateway, Depends(get_payment_gateway)],
     notifier: Annotated[Notifier, Depends(get_notifier)],
 ) -> Adoption:
-    # SELECT ... FOR UPDATE: a second payment of the same adoption waits here until the first
-    # one commits, then reads "paid" and answers 409. The gateway is charged at most once.
-    # (SQLite ignores FOR UPDATE; there BEGIN IMMEDIATE already serialises the requests.)
-    adoption = await _get_adoption(session, adoption_id, for_update=True)
-    if adoption.status != AdoptionStatus.RESERVED:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"Adoption {adoption_id} is {adoption.status}, not payable.")
+    # Exactly once, even if this process or the database dies half-way (app/checkout.py):
+    # 1. record the attempt ("paying", with its Idempotency-Key) and COMMIT; a concurrent
+    #    payment of the same adoption cannot claim it too and answers 409;
+    adoption = await _get_adoption(session, adoption_id)
     try:
-        charge = await gateway.charge(amount_cents=adoption.fee_cents, reference=f"adoption-{adoption.id}")
+        attempt = await checkout.begin_attempt(session, adoption, now=utcnow())
+    except checkout.PaymentInProgress as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc), headers={"Retry-After": "5"})
+    except checkout.NotPayable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    # 2. call the provider with NO transaction open (no lock held while it works);
+    try:
+        charge = await checkout.charge_once(gateway, attempt)
     except PaymentDeclined as exc:
+        await checkout.release(session, attempt, declined=True)
         raise HTTPException(status.HTTP_402_PAYMENT_REQUIRED, f"Payment declined: {exc}.")
     except PaymentGatewayError as exc:
+        await checkout.release(session, attempt, declined=False)  # keeps the key: a retry cannot charge twice
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"Payment failed, please retry later ({exc}).")
-
-    adoption.status = AdoptionStatus.PAID
-    adoption.paid_at = utcnow()
-    adoption.payment_id = charge.id
-    adoption.animal.status = AnimalStatus.ADOPTED
-    await session.commit()
+    # 3. write the outcome down in a second transaction.
+    await checkout.record_charge(session, attempt, charge, now=utcnow())
     background.add_task(
         notifier.send,
         adoption.adopter.email,

@@ -15,6 +15,7 @@ _WHY = {
     404: "No row with that id.",
     409: "The request conflicts with the current state (duplicate, not available, already paid).",
     502: "The payment provider failed or answered something unreadable; retry later.",
+    503: "The database is unavailable right now (down, restarting or busy); retry after the `Retry-After` seconds.",
 }
 
 

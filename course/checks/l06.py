@@ -102,12 +102,12 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
     fresh = parsed.set(database=name).render_as_string(hide_password=False)
     try:
         async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            await conn.exec_driver_sql(f"CREATE DATABASE {conn.dialect.identifier_preparer.quote_identifier(name)}")
         await _create_tables(fresh)
         yield fresh
     finally:
         async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {conn.dialect.identifier_preparer.quote_identifier(name)} WITH (FORCE)")
         await admin.dispose()
 
 
