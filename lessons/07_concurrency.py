@@ -519,6 +519,7 @@ answer("07.4", "a")
 
 # %% [markdown]
 # ## 4. A payment that survives a crash
+# <!-- topic:payment-exactly-once -->
 #
 # Why does the payment route not keep **one** transaction around everything: lock the adoption,
 # charge, write "paid", commit? Because a transaction cannot span a network call:
@@ -652,7 +653,7 @@ assert list(outcome.values()) == ["paid"] and len(provider.charges) == 1
 
 # %% [markdown]
 # The sweep asked (`GET`) and never charged: the adoption is paid with the charge the dead request
-# made. Like the expiry job of lesson 09 it takes `now` as an argument, so a test needs no clock.
+# made. Like the expiry job of <!-- ref:job-function-with-now -->lesson 09<!-- /ref --> it takes `now` as an argument, so a test needs no clock.
 #
 # **What to test**, beyond these cells: that the attempt is committed before the call and nothing is
 # locked during it (the first cell, `tests/test_payments.py`); the crash itself, with real processes

@@ -81,6 +81,7 @@ from tests.isolation import isolated_async_sessions
 
 # %% [markdown]
 # ## 1. The work is a plain function of (session, now, ttl)
+# <!-- topic:job-function-with-now -->
 #
 # The shelter expires reservations whose fee stays unpaid for 48 hours: the animal becomes
 # available again. `app/jobs.py` splits this in two. The **work** takes the session, the current
