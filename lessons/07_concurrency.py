@@ -660,8 +660,14 @@ assert list(outcome.values()) == ["paid"] and len(provider.charges) == 1
 # (`tests/test_payment_crash.py` serves the app with `python -m app`, has the fake provider kill it
 # after charging, restarts it, and asserts one charge and one paid adoption after a retry and after
 # the sweep); and a fake provider that honours keys as the real one does: one that ignores them
-# hides exactly the double charge this part is about.
-#
+# hides exactly the double charge this part is about. Before the quiz, the shelter is emptied again:
+
+# %%
+await delete_everything()
+print("reservations left:", await reservations_of(ids["luna"]))
+assert await reservations_of(ids["luna"]) == 0
+
+# %% [markdown]
 # **Quiz 07.5.** The app commits "paying" with key K and the provider charges. Then PostgreSQL
 # restarts before the app writes "paid", and the request answers 503. Ten minutes later the adopter
 # retries. What should the app do?
@@ -672,11 +678,6 @@ assert list(outcome.values()) == ["paid"] and len(provider.charges) == 1
 
 # %% tags=["quiz-answer"]
 answer("07.5", "b")
-
-# %%
-await delete_everything()
-print("reservations left:", await reservations_of(ids["luna"]))
-assert await reservations_of(ids["luna"]) == 0
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
