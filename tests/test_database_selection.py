@@ -410,3 +410,44 @@ def test_a_driver_error_counts_as_a_lost_server_only_when_the_server_no_longer_a
     assert not database.lost_connection(error)  # without a URL, only errors that say so themselves
     assert "went away during the test run" in database.lost_connection_message(gone, in_notebook=True)
     assert "restart the kernel" in database.lost_connection_message(gone, in_notebook=True)
+
+
+NOTEBOOK_CELL_TESTS = '''
+from asyncpg.exceptions import InternalClientError
+from sqlalchemy.exc import DBAPIError
+
+
+def test_meets_a_cut_connection():
+    raise DBAPIError("SELECT 1", None, InternalClientError("unexpected connection_lost() call"))
+
+
+def test_after_it():
+    pass
+'''
+
+
+def _run_as_a_notebook_cell(tmp_path, url: str) -> str:
+    from course.notebook import PYTEST_ARGS
+
+    (tmp_path / "test_cell.py").write_text(NOTEBOOK_CELL_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["DATABASE_URL"] = url
+    done = subprocess.run([sys.executable, "-m", "pytest", *PYTEST_ARGS, "--tb=line", "-c", str(tmp_path / "pytest.ini"),
+                           "--rootdir", str(tmp_path), str(tmp_path / "test_cell.py")],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True, timeout=300)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.subprocess  # a pytest run of its own, with the notebooks' options
+def test_a_notebook_test_run_says_the_database_server_went_away(tmp_path):
+    output = _run_as_a_notebook_cell(tmp_path, "postgresql+asyncpg://u:s3cret@127.0.0.1:1/shelter_test_nb07")
+    assert "the database server at 127.0.0.1:1 went away during the test run" in output, output
+    assert "restart the kernel" in output
+    assert "1 failed" in output and "passed" not in output, output  # stopped after the first
+    assert "s3cret" not in output
+    with socket.socket() as alive:  # negative control: the server still answers, the error is the test's
+        alive.bind(("127.0.0.1", 0))
+        alive.listen(8)
+        output = _run_as_a_notebook_cell(tmp_path, f"postgresql+asyncpg://u:pw@127.0.0.1:{alive.getsockname()[1]}/x")
+    assert "went away" not in output and "1 failed, 1 passed" in output, output
