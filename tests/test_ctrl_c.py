@@ -61,6 +61,9 @@ async def test_ctrl_c_while_a_test_waits_in_postgresql_exits_2_without_a_teardow
         [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-p", "tests.conftest",
          "-p", "no:randomly", "-p", "no:cacheprovider", "-q", str(tmp_path / "test_waiting.py")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        # A run started in the background by a non-interactive shell (nohup, CI) inherits SIGINT
+        # ignored, and Python then never turns it into KeyboardInterrupt: a terminal's run does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 300  # bounds a hang; nothing below depends on speed
