@@ -9,7 +9,7 @@ echo "Database: $(.venv/bin/python -m course.database describe)  (switch: see RE
 [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
 # Say where to open it, token included: JupyterLab prints it only deep in its own log.
 case " $* " in
-    *" --port"*|*"ServerApp.port"*|*"ServerApp.token"*|*"IdentityProvider.token"*) ;;
+    *" --port"*|*"ServerApp.port"*|*"ServerApp.token"*|*"IdentityProvider.token"*) ;;  # the caller chose
     *)
         port=$(.venv/bin/python -c 'import socket
 for port in range(8888, 8988):
@@ -18,8 +18,12 @@ for port in range(8888, 8988):
             s.bind(("127.0.0.1", port)); print(port); break
         except OSError:
             pass')
-        token=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')
-        set -- --port "$port" --IdentityProvider.token="$token" "$@"
+        # The token goes through the environment (JUPYTER_TOKEN), never as an argument: every
+        # local user can read a process's arguments (/proc/PID/cmdline), not its environment.
+        JUPYTER_TOKEN=${JUPYTER_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')}
+        export JUPYTER_TOKEN
+        token=$JUPYTER_TOKEN
+        set -- --port "$port" "$@"
         echo "" >&2
         echo "  The course opens in your browser. If it does not, open:" >&2
         echo "  http://localhost:$port/lab/tree/notebooks/00_start_here.ipynb?token=$token" >&2

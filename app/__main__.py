@@ -1,8 +1,13 @@
 """``python -m app``: create the tables if needed, then serve the API with uvicorn.
 
 ``python -m app reconcile``: settle the payments a crash left unfinished (``app.checkout``), once.
+
+``python -m app`` listens on HOST:PORT (default 127.0.0.1:8000), where any local user can reach
+it; ``python -m app --uds PATH`` on a Unix socket instead, which only those who may enter its
+directory can reach (the Jupyter proxy's entry, course/proxy.py, puts it in a private one).
 """
 
+import argparse
 import asyncio
 import os
 import sys
@@ -37,14 +42,19 @@ async def reconcile() -> None:
     print(f"reconciled {len(outcomes)} payment(s): " + (", ".join(f"adoption {i} {o}" for i, o in outcomes.items()) or "none pending"))
 
 
-def main() -> None:
-    if sys.argv[1:] == ["reconcile"]:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["reconcile"]:
         asyncio.run(reconcile())
         return
+    parser = argparse.ArgumentParser(prog="python -m app", description="Serve the shelter API with uvicorn.")
+    parser.add_argument("--uds", metavar="PATH", help="listen on this Unix socket instead of HOST:PORT")
+    args = parser.parse_args(argv)
     asyncio.run(prepare_database())
     # ROOT_PATH: the prefix a proxy serves the app under (course/proxy.py), for the docs page's links.
-    uvicorn.run("app.main:app", host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")),
-                root_path=os.environ.get("ROOT_PATH", "").rstrip("/"))
+    where = {"uds": args.uds} if args.uds else {
+        "host": os.environ.get("HOST", "127.0.0.1"), "port": int(os.environ.get("PORT", "8000"))}
+    uvicorn.run("app.main:app", root_path=os.environ.get("ROOT_PATH", "").rstrip("/"), **where)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``python -m bench``: measure every isolation strategy on SQLite and PostgreSQL in one run.
 
-    .venv/bin/python -m bench --postgres-url "$(scripts/postgres start)"    # full run (-> bench/results/)
+    BENCH_POSTGRES_URL="$(scripts/postgres start)" .venv/bin/python -m bench   # full run (-> bench/results/)
     .venv/bin/python -m bench --smoke                                       # CI: 5 tests per strategy
     .venv/bin/python -m bench --render                                      # README block from bench/results/
 
@@ -13,7 +13,8 @@ excluded, every fixture and every cleanup is included. Each measurement is repea
 rotated order per repeat, so that slow drifts of the machine hit all of them alike.
 
 PostgreSQL is found at ``--postgres-url``, else ``$BENCH_POSTGRES_URL``, else ``$DATABASE_URL``
-if it names PostgreSQL, else the default of ``scripts/postgres``. Its database name is only
+if it names PostgreSQL, else the default of ``scripts/postgres``. A URL with a password belongs in
+the environment: as ``--postgres-url`` every local user can read it (``ps``, /proc/PID/cmdline). Its database name is only
 a prefix: each pytest process creates and drops ``<name>_bench_<strategy>_<worker>``.
 """
 
@@ -96,6 +97,9 @@ def log(message: str = "") -> None:
 def postgres_url(args) -> tuple[str, str]:
     """(url, where it came from)."""
     if args.postgres_url:
+        if "@" in args.postgres_url and ":" in args.postgres_url.split("//", 1)[-1].split("@", 1)[0]:
+            log("bench: warning: --postgres-url carries a password, which every local user can read (ps); "
+                'next time: BENCH_POSTGRES_URL="$(scripts/postgres start)" python -m bench')
         return args.postgres_url, "--postgres-url"
     if os.environ.get("BENCH_POSTGRES_URL"):
         return os.environ["BENCH_POSTGRES_URL"], "$BENCH_POSTGRES_URL"

@@ -1,6 +1,6 @@
 """``python -m bench.layered``: what expensive shared test data costs per test, and what layers save.
 
-    .venv/bin/python -m bench.layered --postgres-url "$(scripts/postgres start)"   # about a minute or two
+    BENCH_POSTGRES_URL="$(scripts/postgres start)" .venv/bin/python -m bench.layered   # about a minute or two
     .venv/bin/python -m bench.layered --smoke                                      # proves it works
 
 The same N tests run as a real pytest process under two set-ups, on SQLite and PostgreSQL:

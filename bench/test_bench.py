@@ -42,9 +42,9 @@ def test_smoke_run_writes_outputs_and_every_strategy_passes(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bench", "--smoke", "--backends", ",".join(backends),
            "--out", str(out), "--workdir", str(tmp_path / "work")]
-    if pg_url:
-        cmd += ["--postgres-url", pg_url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    if pg_url:  # in the environment: an argument would show the password to every local user
+        env["BENCH_POSTGRES_URL"] = pg_url
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

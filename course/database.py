@@ -71,6 +71,24 @@ _HOW_TO_FIX = (
 )
 
 
+def _backend_and_driver(parsed: URL) -> tuple[str, str | None]:
+    """(backend, driver) of a parsed URL, never raising.
+
+    SQLAlchemy looks the default driver up by loading the dialect, which fails for a name it
+    does not know (``NoSuchModuleError``), e.g. ``postgres://``, the old alias it dropped in 1.4
+    that Heroku-style URLs still use: that one counts as ``postgresql``, with no driver.
+    """
+    name = parsed.get_backend_name()
+    if "+" in parsed.drivername:
+        return ("postgresql" if name == "postgres" else name), parsed.get_driver_name()
+    if name == "postgres":
+        return "postgresql", None
+    try:
+        return name, make_url(parsed.set(drivername=name)).get_driver_name()
+    except Exception:  # NoSuchModuleError: no dialect of that name
+        return name, None
+
+
 def check_url(url: str) -> URL:
     """The parsed URL if the course can use it, else ``DatabaseUnavailable`` saying what to write."""
     try:
@@ -81,10 +99,21 @@ def check_url(url: str) -> URL:
             "Write postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE (scripts/postgres start prints one),\n"
             "or unset DATABASE_URL for SQLite."
         ) from None
-    name, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    if SUPPORTED_DRIVERS.get(name) == driver:
+    name, driver = _backend_and_driver(parsed)
+    if driver is not None and SUPPORTED_DRIVERS.get(name) == driver and parsed.get_backend_name() == name:
         return parsed
     shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "postgres":  # postgres://, postgres+asyncpg://: SQLAlchemy knows neither
+        fixed = parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"{ENV_VAR}={shown} uses the scheme 'postgres', which SQLAlchemy no longer accepts; "
+            f"the course runs on PostgreSQL with asyncpg.\nWrite it as {fixed}\nor unset DATABASE_URL for SQLite."
+        )
+    if driver is None:
+        raise DatabaseUnavailable(
+            f"{ENV_VAR}={shown} names a database SQLAlchemy does not know ({name!r}); "
+            "the course runs on PostgreSQL or SQLite only.\n" + _HOW_TO_FIX
+        )
     if name in SUPPORTED_DRIVERS:
         fixed = parsed.set(drivername=f"{name}+{SUPPORTED_DRIVERS[name]}").render_as_string(hide_password=True)
         raise DatabaseUnavailable(
@@ -119,12 +148,12 @@ def test_database_url(worker: str | None = None) -> str:
     return sibling_url(selected_url(), worker)
 
 
-def _unreachable_message(url: str, error: BaseException) -> str:
+def _unreachable_message(url: str, error: BaseException, user_url: str | None = None) -> str:
     parsed = make_url(url)
     return (
         f"PostgreSQL is not reachable at {parsed.host}:{parsed.port or 5432} "
         f"({error.__class__.__name__}: {str(error) or f'no answer within {CONNECT_TIMEOUT_SECONDS} s'}).\n"
-        f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n" + _HOW_TO_FIX
+        f"  {ENV_VAR}={make_url(user_url or url).render_as_string(hide_password=True)}\n" + _HOW_TO_FIX
     )
 
 
@@ -138,12 +167,24 @@ def _server_error(error: BaseException) -> tuple[str | None, str]:
     return None, str(error)
 
 
-def _refused_message(url: str, error: BaseException) -> str:
+#: SQLSTATE cannot_connect_now: "the database system is starting up" / "... is in recovery mode"
+#: (after a crash PostgreSQL replays its log first), or "... is shutting down".
+_NOT_READY = "57P03"
+
+
+def _refused_message(url: str, error: BaseException, user_url: str | None = None) -> str:
     """PostgreSQL answered, and said no: a wrong password, an unknown role, a missing right."""
     parsed = make_url(url)
     where, user = f"{parsed.host}:{parsed.port or 5432}", parsed.username
-    shown = f"  {ENV_VAR}={parsed.render_as_string(hide_password=True)}\n"
+    shown = f"  {ENV_VAR}={make_url(user_url or url).render_as_string(hide_password=True)}\n"
     sqlstate, said = _server_error(error)
+    if sqlstate == _NOT_READY:
+        return (
+            f"PostgreSQL at {where} is not ready yet ({said}): it is starting up, or recovering after a "
+            "crash, or shutting down.\n"
+            f"{shown}Wait a few seconds and retry; if it keeps saying so, see the server's log "
+            "(scripts/postgres: server.log in its directory),\nor fall back to SQLite: unset DATABASE_URL"
+        )
     if sqlstate == "28P01" and parsed.password is None:
         what = f"PostgreSQL at {where} wants a password for user {user!r}, and DATABASE_URL has none."
         todo = "Use the URL scripts/postgres start prints (it carries the password)"
@@ -187,10 +228,10 @@ MAX_NAME_BYTES = 63
 MIN_SERVER_VERSION = 130000
 
 
-def _check_name_length(url: str, name: str) -> None:
+def _check_name_length(url: str, name: str, user_url: str | None = None) -> None:
     """A test database name PostgreSQL would truncate could meet another learner's: refuse it."""
     if len(name.encode()) > MAX_NAME_BYTES:
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = make_url(user_url or url).render_as_string(hide_password=True)
         raise DatabaseUnavailable(
             f"The test database name {name!r} is {len(name.encode())} bytes long; PostgreSQL cuts names at "
             f"{MAX_NAME_BYTES}, so two learners' test databases could end up the same one.\n  {ENV_VAR}={shown}\n"
@@ -209,16 +250,17 @@ def _check_server_version(url: str, version_num: int) -> None:
         )
 
 
-async def prepare(url: str) -> None:
+async def prepare(url: str, *, user_url: str | None = None) -> None:
     """Make sure the database in ``url`` exists (create it if needed), or explain why not.
 
-    Every failure is a ``DatabaseUnavailable`` whose message says what is wrong and what to do.
+    Every failure is a ``DatabaseUnavailable`` whose message says what is wrong and what to do,
+    showing ``user_url`` (the DATABASE_URL the user set, ``url`` being derived from it) if given.
     """
     parsed = check_url(url)
     if backend(parsed) == "sqlite":
         _prepare_sqlite(parsed)
         return
-    _check_name_length(url, parsed.database or "")
+    _check_name_length(url, parsed.database or "", user_url)
     admin = create_async_engine(
         parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
         connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
@@ -233,11 +275,11 @@ async def prepare(url: str) -> None:
                 quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
                 await conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
     except (OSError, asyncio.TimeoutError) as exc:
-        raise DatabaseUnavailable(_unreachable_message(url, exc)) from exc
+        raise DatabaseUnavailable(_unreachable_message(url, exc, user_url)) from exc
     except DBAPIError as exc:
         if _server_error(exc)[0] is None:  # the driver lost the connection, no server answer
-            raise DatabaseUnavailable(_unreachable_message(url, exc)) from exc
-        raise DatabaseUnavailable(_refused_message(url, exc)) from exc
+            raise DatabaseUnavailable(_unreachable_message(url, exc, user_url)) from exc
+        raise DatabaseUnavailable(_refused_message(url, exc, user_url)) from exc
     finally:
         await admin.dispose()
 
@@ -246,8 +288,37 @@ async def prepare(url: str) -> None:
 _SERVER_GONE = {"57P01", "57P02", "57P03"}
 
 
-def lost_connection(error: BaseException) -> bool:
-    """True when ``error`` says the database server went away (stopped or killed mid-run)."""
+def server_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts TCP connections at the URL's host and port (SQLite: always)."""
+    import socket
+
+    parsed = make_url(url)
+    if backend(parsed) != "postgresql":
+        return True
+    try:
+        with socket.create_connection((parsed.host or "localhost", parsed.port or 5432), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _driver_error(error: BaseException) -> bool:
+    """An error raised by asyncpg itself (in the chain), e.g. its InternalClientError."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__module__.startswith("asyncpg"):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None) or seen.__context__
+    return False
+
+
+def lost_connection(error: BaseException, url: str | None = None) -> bool:
+    """True when ``error`` says the database server went away (stopped or killed mid-run).
+
+    With ``url``, an asyncpg error that does not say so itself (``InternalClientError`` and
+    the like, from a connection cut in the middle of its protocol) counts too when the server
+    no longer answers at that address: the error is then a symptom, the server's absence the cause.
+    """
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, ConnectionError) or getattr(seen, "sqlstate", None) in _SERVER_GONE:
@@ -261,12 +332,19 @@ def lost_connection(error: BaseException) -> bool:
         ):
             return True
         seen = seen.__cause__ or getattr(seen, "orig", None)
-    return False
+    return url is not None and _driver_error(error) and not server_answers(url)
 
 
-def lost_connection_message(url: str) -> str:
+def lost_connection_message(url: str, *, in_notebook: bool = False) -> str:
     """One message for a run whose server went away, instead of one error per remaining test."""
     parsed = make_url(url)
+    if in_notebook:
+        return (
+            f"the database server at {parsed.host}:{parsed.port or 5432} went away during the test run "
+            "(stopped, killed, or restarting after a crash); the test failed because of that, not because of its code.\n"
+            "Start it again (in a terminal, in the course's folder: scripts/postgres start; on Binder the same "
+            "terminal command works), then restart the kernel and run this notebook again from the top."
+        )
     return (
         f"the database server at {parsed.host}:{parsed.port or 5432} went away during the run "
         f"(stopped or killed); the remaining tests would all fail the same way.\n" + _HOW_TO_FIX
@@ -279,9 +357,10 @@ def describe(url: str) -> str:
         parsed = make_url(url)
     except Exception:
         return "an unparsable DATABASE_URL"
-    name, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    if SUPPORTED_DRIVERS.get(name) != driver:
-        return f"unsupported {name} ({driver}) URL {parsed.render_as_string(hide_password=True)}"
+    name, driver = _backend_and_driver(parsed)
+    if driver is None or SUPPORTED_DRIVERS.get(name) != driver or parsed.get_backend_name() != name:
+        return (f"unsupported {parsed.get_backend_name()} ({driver or 'no driver SQLAlchemy knows'}) URL "
+                f"{parsed.render_as_string(hide_password=True)}")
     if name == "sqlite":
         return f"SQLite (aiosqlite), file {Path(parsed.database or ':memory:').name}"
     return f"PostgreSQL (asyncpg) at {parsed.host}:{parsed.port}, database {parsed.database}"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ipytest
+import pytest
 
 from course import database
 
@@ -26,6 +27,7 @@ from course import database
 # pyproject.toml's addopts turn off for the suite.
 PLUGINS_OFF = ("-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
 PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", *PLUGINS_OFF,
+               "-p", "course.notebook",  # its pytest_runtest_makereport: "the database server went away"
                "-W", "ignore::pytest.PytestAssertRewriteWarning")
 
 
@@ -86,7 +88,7 @@ def setup(number: str, *, traceback: str = "auto") -> Lesson:
     # `app` reads DATABASE_URL when first imported: point it here before any lesson imports it.
     os.environ["DATABASE_URL"] = url
     try:
-        run_async(database.prepare(url))
+        run_async(database.prepare(url, user_url=selected))
     except database.DatabaseUnavailable as exc:
         raise database.DatabaseUnavailable(f"{exc}\nThen restart the kernel and run this cell again.") from None
     run_async(reset_schema(url))
@@ -104,6 +106,20 @@ def setup(number: str, *, traceback: str = "auto") -> Lesson:
     ipytest.autoconfig(run_in_thread=True, raise_on_error=True, addopts=[*PYTEST_ARGS, f"--tb={traceback}"],
                        magics=True, rewrite_asserts=True, clean="[Tt]est*")
     return Lesson(number, url)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that failed because the database server went away (killed, stopped, restarting) says
+    so, and stops the run, instead of showing only the driver's error (e.g. asyncpg's
+    ``InternalClientError``)."""
+    report = yield
+    url = os.environ.get("DATABASE_URL", "")
+    if call.excinfo is not None and url and database.lost_connection(call.excinfo.value, url):
+        message = database.lost_connection_message(url, in_notebook=True)
+        report.sections.append(("the database server went away", message))
+        item.session.shouldstop = message
+    return report
 
 
 def run_tests(*tests: str, expect: str = "passed", args: Sequence[str] = ()) -> None:

@@ -18,6 +18,7 @@ from course.database import (
     lost_connection_message,
     prepare,
     remember_selection,
+    selected_url,
     test_database_url,
 )
 
@@ -49,18 +50,23 @@ from tests.isolation import (  # noqa: E402
 
 
 def pytest_sessionstart(session):
-    """Stop at once, with instructions, when the selected database is not there."""
+    """Stop at once, with instructions, when the selected database is not there.
+
+    The message names the DATABASE_URL the user set (not this run's derived ``..._test_master``)
+    and appears once: pytest.exit's own reason is printed twice, so it stays one short line.
+    """
     try:
-        asyncio.run(prepare(TEST_DATABASE_URL))
+        asyncio.run(prepare(TEST_DATABASE_URL, user_url=selected_url()))
     except DatabaseUnavailable as exc:
-        pytest.exit(str(exc), returncode=3)
+        print(f"\n{exc}\n", file=sys.stderr)
+        pytest.exit("the run stopped before its first test: the database is not usable (see above)", returncode=3)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """A server that goes away mid-run stops the run with one message, not one error per test."""
     report = yield
-    if call.excinfo is not None and lost_connection(call.excinfo.value):
+    if call.excinfo is not None and lost_connection(call.excinfo.value, TEST_DATABASE_URL):
         item.session.shouldstop = lost_connection_message(TEST_DATABASE_URL)
     return report
 

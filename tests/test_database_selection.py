@@ -138,6 +138,11 @@ async def test_a_server_that_never_answers_meets_the_connect_timeout(monkeypatch
         ("sqlite:///x.db", "selects the 'pysqlite' driver; the course runs on aiosqlite.\nWrite it as sqlite+aiosqlite:///x.db"),
         ("mysql://u:s3cret@h/db", "selects mysql (mysqldb); the course runs on PostgreSQL or SQLite only."),
         ("localhost:5432", "DATABASE_URL is not a database URL (SQLAlchemy cannot parse it)."),
+        # SQLAlchemy has no 'postgres' dialect (NoSuchModuleError, exit 4 with a traceback, before)
+        ("postgres://u:s3cret@h:5432/db", "uses the scheme 'postgres', which SQLAlchemy no longer accepts; "
+         "the course runs on PostgreSQL with asyncpg.\nWrite it as postgresql+asyncpg://u:***@h:5432/db\n"),
+        ("postgres+asyncpg://u:s3cret@h/db", "Write it as postgresql+asyncpg://u:***@h/db\n"),
+        ("nosuchdb://u:s3cret@h/db", "names a database SQLAlchemy does not know ('nosuchdb')"),
     ],
 )
 def test_urls_the_course_cannot_use_are_named_with_the_fix(url, expected):
@@ -153,10 +158,21 @@ def test_urls_the_course_cannot_use_are_named_with_the_fix(url, expected):
         ("mysql://x", "unsupported mysql (mysqldb) URL mysql://x"),
         ("postgresql://u:s3cret@h:1/db", "unsupported postgresql (psycopg) URL postgresql://u:***@h:1/db"),
         ("not a url", "an unparsable DATABASE_URL"),
+        ("postgres://u:s3cret@h:1/db", "unsupported postgres (no driver SQLAlchemy knows) URL postgres://u:***@h:1/db"),
+        ("nosuchdb://x", "unsupported nosuchdb (no driver SQLAlchemy knows) URL nosuchdb://x"),
     ],
 )
 def test_describe_never_calls_another_database_postgresql_asyncpg(url, description):
     assert database.describe(url) == description
+
+
+@pytest.mark.subprocess  # a Python process of its own
+def test_describe_on_the_command_line_never_crashes_on_a_postgres_scheme_url():
+    env = dict(os.environ, DATABASE_URL="postgres://u:s3cret@h:1/db")
+    env.pop(database.SELECTED_VAR, None)
+    done = subprocess.run([sys.executable, "-m", "course.database", "describe"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "unsupported postgres (no driver SQLAlchemy knows) URL postgres://u:***@h:1/db\n", "")
 
 
 async def test_prepare_sqlite_in_a_place_it_cannot_write_says_what_to_do(tmp_path):
@@ -196,6 +212,7 @@ def _run_suite_with(url: str) -> subprocess.CompletedProcess:
         ("postgresql+asyncpg://postgres@127.0.0.1:1/shelter", "PostgreSQL is not reachable at 127.0.0.1:1"),
         ("postgresql://postgres:s3cret@127.0.0.1:1/shelter", "selects the 'psycopg' driver; the course runs on asyncpg"),
         ("mysql://x", "selects mysql (mysqldb); the course runs on PostgreSQL or SQLite only"),
+        ("postgres://postgres:s3cret@127.0.0.1:1/shelter", "uses the scheme 'postgres', which SQLAlchemy no longer accepts"),
     ],
 )
 def test_suite_stops_with_code_3_and_one_message_for_a_wrong_database_url(url, message):
@@ -203,8 +220,10 @@ def test_suite_stops_with_code_3_and_one_message_for_a_wrong_database_url(url, m
     output = result.stdout + result.stderr
 
     assert result.returncode == 3, output
-    assert message in output
-    assert "unset DATABASE_URL" in output
+    assert output.count(message) == 1, output  # once (pytest.exit's reason is printed twice)
+    assert output.count("unset DATABASE_URL") == 1, output
+    # the URL the user set, not the run's own derived test database
+    assert "_test_master" not in output, output
     assert "INTERNALERROR" not in output and "Traceback" not in output
     assert "s3cret" not in output
     assert not re.search(r"\d+ (passed|failed|error)", output)  # stopped before running any test
@@ -254,12 +273,16 @@ async def test_an_odd_database_name_creates_exactly_that_database():
 
 
 @pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
-async def test_a_server_that_goes_away_is_recognised_as_such():
-    """What a killed server looks like to a test: its connection is terminated under it."""
+async def test_a_server_that_goes_away_is_recognised_as_such(database_url):
+    """What a killed server looks like to a test: its connection is terminated under it.
+
+    On this run's own test database (which the run created), never the learner's: that one may
+    not exist on the server at all.
+    """
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    engine = create_async_engine(database.selected_url())
+    engine = create_async_engine(database_url)
     try:
         async with engine.connect() as victim, engine.connect() as killer:
             pid = await victim.scalar(text("SELECT pg_backend_pid()"))
@@ -321,3 +344,126 @@ def test_a_role_without_createdb_is_told_to_get_the_right():
 @pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
 async def test_the_course_server_passes_the_version_check():
     await database.prepare(database.test_database_url())  # would raise on a server older than 13
+
+
+# --- a server that is starting up, or went away in a way the driver does not name ----------------
+
+class _StartingServer:
+    """Speaks just enough of PostgreSQL's protocol to answer every connection as a server does while
+    it starts or recovers after a crash: FATAL 57P03 "the database system is starting up"."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import struct
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    while True:
+                        length = struct.unpack("!I", conn.recv(4))[0]
+                        code = struct.unpack("!I", conn.recv(length - 4)[:4])[0]
+                        if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: "no"
+                            conn.sendall(b"N")
+                            continue
+                        fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+                        conn.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
+                        break
+                except (OSError, struct.error):
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+async def test_a_server_still_starting_is_reported_as_starting_with_wait_and_retry():
+    server = _StartingServer()
+    try:
+        with pytest.raises(database.DatabaseUnavailable) as caught:
+            await database.prepare(f"postgresql+asyncpg://u:s3cret@127.0.0.1:{server.port}/shelter_test_master",
+                                   user_url=f"postgresql+asyncpg://u:s3cret@127.0.0.1:{server.port}/shelter")
+    finally:
+        server.close()
+    message = str(caught.value)
+    assert message.startswith(f"PostgreSQL at 127.0.0.1:{server.port} is not ready yet (the database system is starting up)")
+    assert "Wait a few seconds and retry" in message
+    assert "Fix DATABASE_URL" not in message and "refused" not in message
+    assert f"DATABASE_URL=postgresql+asyncpg://u:***@127.0.0.1:{server.port}/shelter\n" in message  # the user's URL
+    assert "s3cret" not in message
+
+
+async def test_prepare_shows_the_url_the_user_set_not_the_derived_one():
+    with pytest.raises(database.DatabaseUnavailable) as caught:
+        await database.prepare(UNREACHABLE_PG.replace("/shelter", "/shelter_test_master"), user_url=UNREACHABLE_PG)
+    assert "DATABASE_URL=postgresql+asyncpg://postgres:***@127.0.0.1:1/shelter\n" in str(caught.value)
+    assert "_test_master" not in str(caught.value)
+
+
+def test_a_driver_error_counts_as_a_lost_server_only_when_the_server_no_longer_answers():
+    """asyncpg's InternalClientError (a connection cut mid-protocol) does not say the server went away."""
+    from asyncpg.exceptions import InternalClientError
+    from sqlalchemy.exc import DBAPIError
+
+    error = DBAPIError("SELECT 1", None, InternalClientError("unexpected connection_lost() call"))
+    gone = "postgresql+asyncpg://u:pw@127.0.0.1:1/shelter"  # nothing listens on port 1
+    assert database.lost_connection(error, gone)
+    with socket.socket() as alive:  # negative control: a server that still answers
+        alive.bind(("127.0.0.1", 0))
+        alive.listen(8)
+        assert not database.lost_connection(error, f"postgresql+asyncpg://u:pw@127.0.0.1:{alive.getsockname()[1]}/shelter")
+    assert not database.lost_connection(ValueError("a bug in a test"), gone)  # not a driver error: the test's own
+    assert not database.lost_connection(error)  # without a URL, only errors that say so themselves
+    assert "went away during the test run" in database.lost_connection_message(gone, in_notebook=True)
+    assert "restart the kernel" in database.lost_connection_message(gone, in_notebook=True)
+
+
+NOTEBOOK_CELL_TESTS = '''
+from asyncpg.exceptions import InternalClientError
+from sqlalchemy.exc import DBAPIError
+
+
+def test_meets_a_cut_connection():
+    raise DBAPIError("SELECT 1", None, InternalClientError("unexpected connection_lost() call"))
+
+
+def test_after_it():
+    pass
+'''
+
+
+def _run_as_a_notebook_cell(tmp_path, url: str) -> str:
+    from course.notebook import PYTEST_ARGS
+
+    (tmp_path / "test_cell.py").write_text(NOTEBOOK_CELL_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["DATABASE_URL"] = url
+    done = subprocess.run([sys.executable, "-m", "pytest", *PYTEST_ARGS, "--tb=line", "-c", str(tmp_path / "pytest.ini"),
+                           "--rootdir", str(tmp_path), str(tmp_path / "test_cell.py")],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True, timeout=300)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.subprocess  # a pytest run of its own, with the notebooks' options
+def test_a_notebook_test_run_says_the_database_server_went_away(tmp_path):
+    output = _run_as_a_notebook_cell(tmp_path, "postgresql+asyncpg://u:s3cret@127.0.0.1:1/shelter_test_nb07")
+    assert "the database server at 127.0.0.1:1 went away during the test run" in output, output
+    assert "restart the kernel" in output
+    assert "1 failed" in output and "passed" not in output, output  # stopped after the first
+    assert "s3cret" not in output
+    with socket.socket() as alive:  # negative control: the server still answers, the error is the test's
+        alive.bind(("127.0.0.1", 0))
+        alive.listen(8)
+        output = _run_as_a_notebook_cell(tmp_path, f"postgresql+asyncpg://u:pw@127.0.0.1:{alive.getsockname()[1]}/x")
+    assert "went away" not in output and "1 failed, 1 passed" in output, output

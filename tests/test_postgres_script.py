@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.subprocess  # runs scripts/postgres (and servers): its own step of run-tests.sh
 
@@ -60,8 +61,10 @@ def run(env, *args):
 
 
 def psql(url, sql):
-    libpq_url = url.replace("+asyncpg", "")
-    out = subprocess.run(["psql", "-X", "-At", libpq_url, "-c", sql],
+    """psql over TCP with the URL's password in PGPASSWORD: an argument would be public (/proc/PID/cmdline)."""
+    parsed = make_url(url)
+    libpq_url = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    out = subprocess.run(["psql", "-X", "-At", libpq_url, "-c", sql], env=dict(os.environ, PGPASSWORD=parsed.password),
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -97,6 +100,7 @@ def test_life_cycle(env):
 
     first = run(env, "start")
     assert first.returncode == 0, first.stderr
+    assert "No such file or directory" not in first.stderr  # the first start has no server.log yet
     assert URL.fullmatch(first.stdout), first.stdout  # exactly one line: $(scripts/postgres start) works
     url = first.stdout.strip()
     assert URL.fullmatch(first.stdout).group(2) == port
@@ -177,3 +181,73 @@ def test_refuses_a_directory_someone_else_owns(tmp_path):
         assert "belongs to uid 65534, not to you; refusing to use it" in result.stderr
     finally:
         shutil.rmtree(foreign)
+
+
+# --- a directory another user could swap under root (check-then-use) -------------------------
+
+def _refused(env, *args):
+    result = run(env, *args)
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    return result.stderr
+
+
+def test_refuses_a_directory_whose_parent_every_user_can_write():
+    """Such a parent lets anyone replace the directory by a link between the script's check and its use."""
+    parent = Path(tempfile.mkdtemp(prefix="course-pg-open-"))
+    try:
+        parent.chmod(0o777)
+        env = dict(os.environ, COURSE_PG_PORT=str(_free_port()), COURSE_PG_DIR=str(parent / "pg"))
+        message = _refused(env, "start")
+        assert f"{parent} is writable by every user (and not sticky like /tmp)" in message
+        assert f"chmod o-w {parent}" in message
+        assert list(parent.iterdir()) == []  # refused before creating anything
+        (parent / "pg").mkdir(mode=0o700)
+        assert f"refusing {parent}/pg" in _refused(env, "purge")  # purge deletes: refused there too
+        assert (parent / "pg").is_dir()
+        # Control: sticky like /tmp, others cannot rename or delete what is ours: accepted.
+        parent.chmod(0o1777)
+        assert run(env, "purge").returncode == 0
+        assert not (parent / "pg").exists()
+    finally:
+        shutil.rmtree(parent)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root to own a directory as someone else")
+def test_as_root_refuses_a_directory_inside_one_another_user_owns():
+    """The attack: the owner of the parent swaps the directory for a link to a victim directory
+    after the check, and root hands the victim to 'postgres'. Refused before anything is touched."""
+    parent = Path(tempfile.mkdtemp(prefix="course-pg-foreign-parent-"))
+    victim = Path(tempfile.mkdtemp(prefix="course-pg-victim-"))
+    try:
+        (parent / "pg").mkdir(mode=0o700)  # looks fine itself: root's, mode 700
+        os.chown(parent, 65534, 65534)  # but nobody owns where it is
+        parent.chmod(0o755)
+        env = dict(os.environ, COURSE_PG_PORT=str(_free_port()), COURSE_PG_DIR=str(parent / "pg"))
+        message = _refused(env, "start")
+        assert f"{parent} belongs to uid 65534, who could swap what it holds for a symbolic link" in message
+        assert (parent / "pg").stat().st_uid == 0 and list((parent / "pg").iterdir()) == []  # not handed to postgres
+        # the same with a deeper path whose missing parents the script would create
+        env["COURSE_PG_DIR"] = str(parent / "a" / "b" / "pg")
+        assert "belongs to uid 65534" in _refused(env, "start")
+        assert not (parent / "a").exists()
+        # A group-writable parent: as root, refused too (a member of the group could swap it).
+        os.chown(parent, 0, 0)
+        parent.chmod(0o775)
+        env["COURSE_PG_DIR"] = str(parent / "pg")
+        assert f"{parent} is writable by its group (and not sticky)" in _refused(env, "start")
+        assert victim.stat().st_uid == 0
+    finally:
+        shutil.rmtree(parent)
+        shutil.rmtree(victim)
+
+
+def test_a_link_on_the_way_is_resolved_once_and_its_target_checked(tmp_path):
+    """COURSE_PG_DIR through a symbolic link to a world-writable place: the real place is checked."""
+    open_dir = Path(tempfile.mkdtemp(prefix="course-pg-open-target-"))
+    try:
+        open_dir.chmod(0o777)
+        (tmp_path / "via").symlink_to(open_dir)
+        env = dict(os.environ, COURSE_PG_PORT=str(_free_port()), COURSE_PG_DIR=str(tmp_path / "via" / "pg"))
+        assert f"{open_dir} is writable by every user" in _refused(env, "start")
+    finally:
+        shutil.rmtree(open_dir)

@@ -155,10 +155,24 @@ def as_user(user: str | None, env: dict, home: str) -> tuple[list[str], dict]:
 USERS = [None] + (["nobody"] if os.geteuid() == 0 else [])
 
 
+@pytest.fixture(scope="module")
+def script_for_anyone():
+    """scripts/postgres where another user can run it: the checkout may be under a mode-700
+    directory (a clone in root's home, or in `mktemp -d`), which 'nobody' cannot enter."""
+    where = Path(tempfile.mkdtemp(prefix="course-script-copy-"))
+    where.chmod(0o755)
+    (where / "scripts").mkdir(mode=0o755)
+    copy = where / "scripts" / "postgres"
+    shutil.copy2(SCRIPT, copy)
+    copy.chmod(0o755)
+    yield copy
+    shutil.rmtree(where)
+
+
 @pytest.mark.subprocess
 @needs_postgres
 @pytest.mark.parametrize("user", USERS, ids=lambda u: "as an unprivileged user" if u else "as this user")
-def test_postgres_script_life_cycle_on_a_bsd_like_path(bsd_path, user):
+def test_postgres_script_life_cycle_on_a_bsd_like_path(bsd_path, user, script_for_anyone):
     port = _free_port()
     home = tempfile.mkdtemp(prefix="course-bsd-home-")
     os.chmod(home, 0o755)  # as root the server runs as 'postgres', which must reach the directory
@@ -169,7 +183,8 @@ def test_postgres_script_life_cycle_on_a_bsd_like_path(bsd_path, user):
     prefix, env = as_user(user, env, home)
 
     def run(*args):
-        return subprocess.run([*prefix, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180)
+        return subprocess.run([*prefix, str(script_for_anyone if user else SCRIPT), *args], env=env,
+                              capture_output=True, text=True, timeout=180)
 
     try:
         started = run("start")
@@ -211,15 +226,15 @@ def default_port(uid: int) -> int:
     return 54329 if uid == 0 else 54330 + uid % 1000
 
 
-def port_in_usage(prefix: list[str], env: dict) -> int:
+def port_in_usage(prefix: list[str], env: dict, script: Path = SCRIPT) -> int:
     """The port scripts/postgres would use, as its usage text names it (no side effect)."""
-    result = subprocess.run([*prefix, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
+    result = subprocess.run([*prefix, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
     return int(re.search(r"@127\.0\.0\.1:(\d+)/", result.stderr).group(1))
 
 
 @pytest.mark.subprocess
-def test_the_default_port_is_per_user():
+def test_the_default_port_is_per_user(script_for_anyone):
     """Two users of one machine get different servers unless they choose a port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_PG_")}
     assert port_in_usage([], env) == default_port(os.geteuid())
@@ -227,4 +242,4 @@ def test_the_default_port_is_per_user():
     if os.geteuid() == 0:  # and another user, on the same machine, lands elsewhere
         nobody = pwd.getpwnam("nobody").pw_uid
         prefix = [shutil.which("runuser") or "runuser", "-u", "nobody", "--", "env", "-i", "HOME=/nonexistent", f"PATH={os.environ['PATH']}"]
-        assert port_in_usage(prefix, {}) == default_port(nobody) != default_port(0)
+        assert port_in_usage(prefix, {}, script_for_anyone) == default_port(nobody) != default_port(0)
