@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         if error:
             message = (f"PostgreSQL is not reachable at {url.split('@')[-1]} (from {source}): {error}\n"
                        "  Start a throwaway server and pass its URL:\n"
-                       '    .venv/bin/python -m bench --postgres-url "$(scripts/postgres start)"\n'
+                       '    BENCH_POSTGRES_URL="$(scripts/postgres start)" .venv/bin/python -m bench\n'
                        "  (or export BENCH_POSTGRES_URL / DATABASE_URL=postgresql+asyncpg://...)")
             if args.explicit_backends or source == "--postgres-url":  # asked for it: no silent fallback
                 log(f"ERROR: {message}")

@@ -69,7 +69,7 @@ from tests.isolation import isolated_async_sessions
 # the shared-database replay is the moment that sticks. Part 6 (~3 min) is the claim check. If the
 # live cell fails its assertion on a very loaded machine, run it again. If
 # `bench/results/results.json` is missing, part 2 says so and the rest of the notebook still runs:
-# make a full run with `python -m bench --postgres-url "$(scripts/postgres start)"` (part 2 prints
+# make a full run with `BENCH_POSTGRES_URL="$(scripts/postgres start)" python -m bench` (part 2 prints
 # how long the stored one took).
 
 # %% [markdown]
@@ -165,7 +165,7 @@ answer("10.1", "b")
 stored = benchlab.load_results()
 if stored is None:
     print("bench/results/results.json is not in this checkout: make a full run with")
-    print('  .venv/bin/python -m bench --postgres-url "$(scripts/postgres start)"')
+    print('  BENCH_POSTGRES_URL="$(scripts/postgres start)" .venv/bin/python -m bench')
 else:
     stored.describe()
 
