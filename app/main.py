@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import get_settings
+from app.docs import add_offline_docs
 from app.errors import validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
@@ -38,7 +39,10 @@ def create_app() -> FastAPI:
         title="Paws & Whiskers animal shelter",
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
+        docs_url=None,  # served by add_offline_docs, with its own assets (no CDN)
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(animals.router)
     app.include_router(adopters.router)
