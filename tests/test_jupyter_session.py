@@ -77,6 +77,11 @@ def test_swagger_ui_of_the_sample_app_opens_through_the_proxy(jupyter):
     assert "swagger-ui" in docs.text
     # The page asks for the schema under the prefix the browser sees, not at the server's root.
     assert re.search(rf"url: '{re.escape(PREFIX + NAME)}/openapi\.json'", docs.text), docs.text[:2000]
+    # Swagger UI's own files, served by the app under the same prefix (no CDN: works offline)
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"'{PREFIX}{NAME}/docs-assets/{asset}'" in docs.text or f'"{PREFIX}{NAME}/docs-assets/{asset}"' in docs.text
+        served = jupyter.get(f"{NAME}/docs-assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 100_000, asset
     schema = jupyter.get(f"{NAME}/openapi.json")
     assert schema.status_code == 200
     assert "/animals" in schema.json()["paths"]
