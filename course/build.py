@@ -188,6 +188,19 @@ def clean_learner(stem: str) -> nbformat.NotebookNode:
     return to_learner(nbformat.read(SOLUTIONS / f"{stem}.ipynb", as_version=4))
 
 
+def stored_url() -> str | None:
+    """The database the stored outputs come from: the selected one, if it is PostgreSQL."""
+    from course import database
+
+    url = database.selected_url()
+    if database.backend(url) != STORED_FROM:
+        print(f"course build: stored outputs come from PostgreSQL, and the selected database is "
+              f"{database.describe(url)}. Unset DATABASE_URL (the course starts your own server) or "
+              f"point it at a PostgreSQL server.", file=sys.stderr)
+        return None
+    return url
+
+
 @contextlib.contextmanager
 def kernel_database(url: str):
     """Kernels started inside run on ``url`` (they inherit the environment)."""
@@ -220,11 +233,8 @@ def build(numbers: list[str] | None = None, *, force: bool = False) -> int:
         return 1
     from course import database
 
-    url = database.selected_url()
-    if database.backend(url) != STORED_FROM:
-        print(f"course build: stored outputs come from PostgreSQL, and the selected database is "
-              f"{database.describe(url)}. Unset DATABASE_URL (the course starts your own server) or "
-              f"point it at a PostgreSQL server.", file=sys.stderr)
+    url = stored_url()
+    if url is None:
         return 1
     for path in paths:
         started = time.perf_counter()

@@ -100,3 +100,12 @@ def test_nbgitpuller_is_loaded_so_the_guide_link_works(jupyter):
     assert pulled.status_code != 404, "nbgitpuller's /git-pull handler is not there"
     unknown = jupyter.get("no-such-handler", follow_redirects=False)
     assert unknown.status_code == 404  # control: an unknown path is a 404 here
+
+
+def test_jupyterlab_defaults_of_this_environment_turn_the_news_off(jupyter):
+    """The overrides scripts/bootstrap wrote are what JupyterLab serves as the settings' defaults."""
+    notification = jupyter.get("lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert notification.status_code == 200, notification.text[:300]
+    assert notification.json()["schema"]["properties"]["fetchNews"]["default"] == "false"
+    jupytext = jupyter.get("lab/api/settings/jupyterlab-jupytext:plugin").json()["schema"]["properties"]
+    assert not any(jupytext[key]["default"] for key in jupytext if key != "NOTE")
