@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from course import nbval_database
 from course.build import OTHER_OUTPUTS, PER_DATABASE
 
 pytestmark = pytest.mark.subprocess  # runs `python -m course ...` in a clone
@@ -89,6 +87,8 @@ def test_negative_control_a_lesson_edited_without_a_rebuild_still_fails_the_chec
 # --- outputs per database (course/nbval_database.py), no clone needed ---
 
 def tagged_cell(recorded: dict | None):
+    import nbformat
+
     cell = nbformat.v4.new_code_cell("print(nb.backend)")
     cell.metadata["tags"] = [PER_DATABASE]
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="postgresql\n")]
@@ -98,17 +98,23 @@ def tagged_cell(recorded: dict | None):
 
 
 def test_a_tagged_cell_is_compared_with_its_own_databases_output():
+    from course import nbval_database
+
     cell = tagged_cell({"sqlite": [{"output_type": "stream", "name": "stdout", "text": "sqlite\n"}]})
     assert nbval_database.reference_outputs(cell, "postgresql")[0]["text"] == "postgresql\n"
     assert nbval_database.reference_outputs(cell, "sqlite")[0]["text"] == "sqlite\n"
 
 
 def test_a_tagged_cell_with_nothing_recorded_fails_instead_of_being_skipped():
+    from course import nbval_database
+
     shown = nbval_database.reference_outputs(tagged_cell(None), "sqlite")
     assert "no output recorded for sqlite" in shown[0]["text"]
 
 
 def test_every_tagged_cell_of_the_solutions_has_its_sqlite_output_recorded():
+    import nbformat
+
     missing = [f"{path.name} cell {n}" for path in sorted((ROOT / "solutions").glob("*.ipynb"))
                for n, cell in enumerate(nbformat.read(path, as_version=4).cells)
                if PER_DATABASE in cell.metadata.get("tags", []) and "sqlite" not in cell.metadata.get(OTHER_OUTPUTS, {})]
@@ -116,5 +122,7 @@ def test_every_tagged_cell_of_the_solutions_has_its_sqlite_output_recorded():
 
 
 def test_learner_notebooks_carry_no_recorded_outputs():
+    import nbformat
+
     assert not any(OTHER_OUTPUTS in cell.metadata for path in (ROOT / "notebooks").glob("*.ipynb")
                    for cell in nbformat.read(path, as_version=4).cells)
