@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap
-echo "Database: $(.venv/bin/python -m course.database describe)  (switch: see README, 'SQLite or PostgreSQL')" >&2
+# DATABASE_URL if set, else the user's own PostgreSQL server: started here (the first time: initdb,
+# a few seconds), then found running by every notebook's setup cell and by the "Shelter API" tile,
+# which start it again if it was stopped (scripts/postgres stop stops it). SQLite, with one line
+# saying why, when it cannot start.
+echo "Database: $(.venv/bin/python -m course.database describe)  (switch: see README, 'PostgreSQL or SQLite')" >&2
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
 # Say where to open it, token included: JupyterLab prints it only deep in its own log.

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Everything CI proves, in the order a failure is cheapest to read:
-#   ./run-tests.sh             on the database DATABASE_URL names (unset: SQLite)
+#   ./run-tests.sh             on the database DATABASE_URL names; unset: your own PostgreSQL server,
+#                              started on demand and left running for the notebooks (scripts/postgres;
+#                              SQLite, with one line saying why, when it cannot start)
+#   ./run-tests.sh --sqlite    on SQLite (.data/shelter.sqlite), whatever DATABASE_URL says
 #   ./run-tests.sh --postgres  on a throwaway PostgreSQL started by scripts/postgres
 #   ./run-tests.sh --all       SQLite, then PostgreSQL (what CI runs; about 10 minutes per database
 #                              on a 2-core machine)
+# Installs the CI and maintainer tools (requirements-ci.lock) into .venv on top of the learner's
+# install (scripts/bootstrap --ci).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 case "${1:-}" in
     --all)
-        env -u DATABASE_URL "$0"
+        "$0" --sqlite
         exec "$0" --postgres ;;
+    --sqlite)
+        export DATABASE_URL="sqlite+aiosqlite:///$PWD/.data/shelter.sqlite" ;;
     --postgres)
         # A server that was already running is left running; one this run starts, it stops at the end.
         if scripts/postgres status >/dev/null 2>&1; then started_here=""; else started_here=1; fi
@@ -21,16 +28,22 @@ case "${1:-}" in
             trap 'scripts/postgres stop >/dev/null 2>&1 && echo "run-tests: stopped the PostgreSQL server this run started" >&2' EXIT
         fi ;;
     "") ;;
-    *) echo "usage: $0 [--postgres | --all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--sqlite | --postgres | --all]" >&2; exit 2 ;;
 esac
 
-scripts/bootstrap
+scripts/bootstrap --ci
+if [ -z "${DATABASE_URL:-}" ]; then
+    # The default: the user's own server (started once, reused by the notebooks), or SQLite.
+    DATABASE_URL=$(.venv/bin/python -m course.database url)
+    export DATABASE_URL
+fi
 py=.venv/bin/python
 db=$($py -m course.database describe)
 step() { printf '\n=== [%s] %s\n' "$db" "$*"; }
 # nbval runs cells in order; pytest-randomly must not shuffle them. pyproject.toml turns the
 # nbval plugin off (-p no:nbval: its import costs every other pytest run seconds); -p nbval turns it on.
-nbval=(-p nbval -p no:randomly --nbval-current-env -n 2 --dist loadfile)
+# course.nbval_database: a cell tagged output-per-database is compared with its own database's output.
+nbval=(-p nbval -p course.nbval_database -p no:randomly --nbval-current-env -n 2 --dist loadfile)
 
 step "generated files are current (learner notebooks, instructor guide, glossary, workshop run sheets)"
 $py -m course check

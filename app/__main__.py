@@ -1,5 +1,8 @@
 """``python -m app``: create the tables if needed, then serve the API with uvicorn.
 
+With ``DATABASE_URL`` unset it serves the course's default database, as the notebooks do: the
+user's own PostgreSQL server (started on demand), or SQLite when that cannot start.
+
 ``python -m app reconcile``: settle the payments a crash left unfinished (``app.checkout``), once.
 
 ``python -m app`` listens on HOST:PORT (default 127.0.0.1:8000), where any local user can reach
@@ -14,7 +17,12 @@ import sys
 
 import uvicorn
 
-from app.db import create_schema, engine
+if not os.environ.get("DATABASE_URL"):  # before app.db builds its engine from the setting
+    from course.database import selected_url
+
+    os.environ["DATABASE_URL"] = selected_url()
+
+from app.db import create_schema, engine  # noqa: E402
 
 
 async def prepare_database() -> None:

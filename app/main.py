@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import get_settings
+from app.docs import add_offline_docs
 from app.errors import DatabaseUnavailableMiddleware, validation_error_handler
 from app.http import tls_context
 from app.jobs import build_scheduler
@@ -40,7 +41,10 @@ def create_app() -> FastAPI:
         description="The sample app of the course *Testing FastAPI + SQLAlchemy against a real database*.",
         lifespan=lifespan,
         responses=errors(503),  # every route: the database may be down
+        docs_url=None,  # served by add_offline_docs, with its own assets (no CDN)
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # The database is down, restarting or busy: 503 with Retry-After (anything else stays a 500).
     app.add_middleware(DatabaseUnavailableMiddleware)

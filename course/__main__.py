@@ -1,4 +1,4 @@
-"""``python -m course build [NN ...] | check | learner-path [NN ...] | quiz-hash ID CHOICE
+"""``python -m course build [NN ...] [--force] | check | learner-path [NN ...] | quiz-hash ID CHOICE
 | publish [OWNER/NAME | --check]
 | guide [--check | --links] | pacing [--check] | workshop [--check] | glossary [--check | --link]
 | errors [--check] | figures [--check | --write] | claims [--check | --write] | refs [--check | --write]
@@ -15,8 +15,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, args = argv[0], argv[1:]
     if command == "build":
-        build.build(args or None)
-        return 0
+        force = "--force" in args
+        return build.build([a for a in args if a != "--force"] or None, force=force)
     if command == "check":
         return build.check()
     if command == "learner-path":

@@ -130,26 +130,37 @@ class StoredRun:
         return "\n".join(lines)
 
     def plot(self):
-        """A bar chart of time / rollback per strategy, one panel per database, readable at notebook width."""
-        import matplotlib.pyplot as plt
+        """A bar chart of time / rollback per strategy, one panel per database, readable at notebook width.
 
-        fig, axes = plt.subplots(1, len(self.backends), figsize=(9, 3.2), sharex=True)
-        axes = axes if len(self.backends) > 1 else [axes]
-        for ax, backend in zip(axes, self.backends, strict=True):
-            names = self.strategies(backend)
-            values = [self.ratio(backend, s) for s in names]
-            ax.barh([SHORT_NAMES.get(s, s) for s in names], values, color="#4c72b0")
-            ax.axvline(1.0, color="black", linewidth=0.8)
-            ax.invert_yaxis()
-            ax.set_title(BACKEND_LABELS.get(backend, backend), fontsize=12)
-            ax.set_xlabel("test time / rollback", fontsize=10)
-            ax.set_xlim(0, max(max(values) for values in [[self.ratio(b, s) for s in self.strategies(b)]
-                                                           for b in self.backends]) * 1.15)
-            ax.tick_params(labelsize=10)
-            for y, value in enumerate(values):
-                ax.text(value, y, f" {value:.1f}", va="center", fontsize=9)
-        fig.tight_layout()
-        return fig
+        Drawn as SVG by hand (an ``IPython.display.SVG``): the learner's install has no plotting library.
+        """
+        from html import escape
+
+        from IPython.display import SVG
+
+        panel_w, label_w, bar_h, gap, top = 430, 150, 22, 8, 34
+        rows = max(len(self.strategies(b)) for b in self.backends)
+        height = top + rows * (bar_h + gap) + 36
+        scale_max = max(self.ratio(b, s) for b in self.backends for s in self.strategies(b)) * 1.15
+        usable = panel_w - label_w - 20
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{panel_w * len(self.backends)}" height="{height}" '
+                 f'font-family="sans-serif" font-size="12">']
+        for i, backend in enumerate(self.backends):
+            x0 = i * panel_w + label_w
+            parts.append(f'<text x="{i * panel_w + panel_w / 2:.0f}" y="18" text-anchor="middle" font-size="14">'
+                         f'{escape(BACKEND_LABELS.get(backend, backend))}</text>')
+            for row, strategy in enumerate(self.strategies(backend)):
+                value = self.ratio(backend, strategy)
+                y = top + row * (bar_h + gap)
+                parts.append(f'<text x="{x0 - 6}" y="{y + bar_h * 0.7:.0f}" text-anchor="end">'
+                             f'{escape(SHORT_NAMES.get(strategy, strategy))}</text>')
+                parts.append(f'<rect x="{x0}" y="{y}" width="{value / scale_max * usable:.1f}" height="{bar_h}" fill="#4c72b0"/>')
+                parts.append(f'<text x="{x0 + value / scale_max * usable + 4:.1f}" y="{y + bar_h * 0.7:.0f}">{value:.1f}</text>')
+            one = x0 + 1 / scale_max * usable
+            parts.append(f'<line x1="{one:.1f}" y1="{top - 4}" x2="{one:.1f}" y2="{height - 30}" stroke="black"/>')
+            parts.append(f'<text x="{x0 + usable / 2:.0f}" y="{height - 10}" text-anchor="middle">test time / rollback</text>')
+        parts.append("</svg>")
+        return SVG("".join(parts))
 
 
 def load_results(path: Path = RESULTS_FILE) -> StoredRun | None:

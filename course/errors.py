@@ -8,11 +8,12 @@ The registry holds, per error, the message verbatim as a learner sees it (what t
 search box), its cause in one sentence and the fix. Where it is shown is *found*, never typed:
 
 * ``shown = "output"`` (the default): the message must appear in the stored output of at least one
-  cell of ``solutions/*.ipynb`` (built on SQLite); every such cell is linked, with the section
+  cell of ``solutions/*.ipynb`` (built on PostgreSQL; the SQLite output a cell tagged
+  ``output-per-database`` records counts too); every such cell is linked, with the section
   heading above it;
-* ``shown = "postgresql"``: the text only PostgreSQL produces (the stored outputs are SQLite's).
-  It must appear in the source of a cell of ``solutions/*.ipynb``: the code cell that asserts it
-  (nbval runs it on PostgreSQL too) or the markdown cell that explains what that cell does there.
+* ``shown = "postgresql"``: a text PostgreSQL produces that must appear in the source of a cell of
+  ``solutions/*.ipynb``: the code cell that asserts it (nbval runs it on both databases) or the
+  markdown cell that explains what that cell does there.
 
 Messages are matched as they are, whitespace collapsed, on the notebooks' own text: lessons are
 renumbered freely, the index follows them when it is regenerated.
@@ -120,7 +121,9 @@ def load_registry(path: Path | None = None) -> list[Entry]:
 
 def _output_text(cell: dict) -> str:
     parts = []
-    for output in cell.get("outputs", []):
+    # stored outputs (PostgreSQL's) and, for a cell tagged output-per-database, SQLite's recorded ones
+    recorded = [o for outputs in cell.get("metadata", {}).get("outputs_by_database", {}).values() for o in outputs]
+    for output in [*cell.get("outputs", []), *recorded]:
         if "text" in output:
             parts.append("".join(output["text"]))
         data = output.get("data", {})

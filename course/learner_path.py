@@ -88,10 +88,12 @@ def run_notebook(path: Path) -> Result:
     import nbformat
     from nbclient import NotebookClient
 
+    from course.build import clean_learner
+
     number = path.name[:2]
     result = Result(path.name)
     started = time.perf_counter()
-    learner = nbformat.read(path, as_version=4)
+    learner = clean_learner(path.stem)  # the generated notebook, never a learner's edited copy
     solution_path = next(SOLUTIONS.glob(f"{path.stem}.ipynb"), None)
     solutions = {c.id: c for c in nbformat.read(solution_path, as_version=4).cells} if solution_path else {}
     wrong = wrong_answers(number)

@@ -47,9 +47,9 @@
 # - *Cells run out of order.* A learner who runs an import of `app` before the setup cell gets the
 #   app's development database. Fix: "Kernel → Restart and run all". Every notebook is safe to re-run
 #   from the top; `setup()` empties the notebook's database.
-# - *"PostgreSQL is not reachable at ..."* from the setup cell: the server is not running, or
-#   `DATABASE_URL` points elsewhere. The message prints both remedies (start it, or `unset
-#   DATABASE_URL` for SQLite); the kernel must be restarted afterwards.
+# - *"PostgreSQL is not reachable at ..."* from the setup cell: `DATABASE_URL` names a server that is
+#   not running. The message prints the remedies (unset it: the course starts your own server; or
+#   a SQLite URL); the kernel must be restarted afterwards.
 # - *`database is locked`* (SQLite) or a cell that hangs (PostgreSQL): an interrupted cell left a
 #   connection inside a transaction. Restart the kernel and run from the top.
 # - *`Runner.run() cannot be called from a running event loop`* in a learner's own cell: they called
@@ -382,15 +382,21 @@ def test_the_cell_started_clean():
 # the next `%%ipytest` cell; that is why lessons run them with `run_tests("name", ...)`, by name.
 
 # %% [markdown]
-# ## 4. SQLite or PostgreSQL
+# ## 4. PostgreSQL or SQLite
 #
 # One environment variable decides, for the app, the reference tests and every notebook:
-# `DATABASE_URL`. Unset, the course uses SQLite files under `.data/` and needs nothing installed. To
-# use PostgreSQL, start the course's throwaway server and launch Jupyter from the same shell:
+# `DATABASE_URL`. Unset, the course uses **your own PostgreSQL server**: the first notebook (or
+# `./launch.sh`) starts it with `scripts/postgres start` (the system's PostgreSQL where one is
+# installed, otherwise the PostgreSQL 18 that `scripts/bootstrap` put into `.venv`), on 127.0.0.1,
+# behind a password of its own; every later notebook finds it running and reuses it, and
+# `scripts/postgres stop` stops it. If it cannot start, the course says why in one line and uses
+# SQLite. SQLite on purpose, to compare, is one switch away: set a SQLite URL and launch Jupyter
+# from the same shell:
 #
 # ```bash
-# export DATABASE_URL=$(scripts/postgres start)   # prints postgresql+asyncpg://course:<password>@127.0.0.1:<port>/shelter
+# export DATABASE_URL=sqlite+aiosqlite:///$PWD/.data/shelter.sqlite   # SQLite files under .data/
 # ./launch.sh
+# unset DATABASE_URL                                                 # back to your PostgreSQL server
 # ```
 #
 # On Binder PostgreSQL is already running and selected. A running kernel keeps the choice it started
@@ -399,20 +405,20 @@ def test_the_cell_started_clean():
 # own, created on demand.
 #
 # **Quiz 00.4.** `DATABASE_URL` is unset. Where do this notebook's requests and tests write?
-# - **a)** Into a SQLite file of this notebook's own, `.data/shelter_test_nb00.sqlite`, emptied by `setup()`.
+# - **a)** Into a database of this notebook's own, `shelter_test_nb00`, on your own PostgreSQL server, emptied by `setup()`.
 # - **b)** Into an in-memory SQLite database that disappears with the kernel.
-# - **c)** Into the app's development database, `.data/shelter.sqlite`, which `python -m app` serves.
-# - **d)** Into the course's PostgreSQL server, started automatically.
+# - **c)** Into the app's development database, `shelter`, which `python -m app` serves.
+# - **d)** Into a SQLite file, `.data/shelter_test_nb00.sqlite`: PostgreSQL is used only when `DATABASE_URL` names it.
 
 # %% tags=["quiz-answer"]
 answer("00.4", "a")
 
 # %% [markdown]
 # `nb` knows which backend is active and where its database is; the app's settings agree with it.
-# (This output depends on your choice of database, so the course does not compare it; the assertions
-# check it on either backend.)
+# (The output depends on the database: the stored one is PostgreSQL's; on SQLite the course compares
+# the cell with SQLite's output, and the assertions check it on either backend.)
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -537,7 +543,7 @@ assert kernel_mb > 20  # a kernel with the app, SQLAlchemy and pytest loaded
 #   missing; a blank exercise never fails its cell. Deliberate failures are shown with
 #   `run_tests(..., expect="failed")`.
 # - `%%ipytest` first deletes every `test*` name in the notebook, then runs the tests of its cell.
-# - `DATABASE_URL` picks the backend (unset: SQLite); each notebook works in its own
+# - `DATABASE_URL` picks the backend (unset: your own PostgreSQL server, started on demand); each notebook works in its own
 #   `..._test_nbNN` database, emptied by `setup()`; `nb.backend` says which one is active.
 # - What the app commits stays in the database. <!-- ref:leftover-rows -->Lesson 01<!-- /ref --> shows what that does to a test suite.
 # - On Binder, shut down the kernel of every notebook you have finished.

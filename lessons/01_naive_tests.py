@@ -420,7 +420,7 @@ assert reasons["test_create_rex_again"] == "assert 409 == 400"
 # `event_loop` fixture; in 1.x `asyncio_default_test_loop_scope = "function"`).
 # The same two tests with those defaults (`-o` sets an ini option for one run):
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 reasons = await run_and_explain("-o", "asyncio_default_test_loop_scope=function", "-o", "asyncio_default_fixture_loop_scope=function")
 if nb.backend == "postgresql":
     assert "attached to a different loop" in reasons["test_create_rex_again"]
@@ -432,8 +432,9 @@ print("rows:", await count_rows(nb.database_url))
 # On SQLite nothing changes. On PostgreSQL the second test fails with `RuntimeError: Task ... got
 # Future ... attached to a different loop` on its first use of the database, before its INSERT runs
 # (the one row left is the first test's Rex): the app's engine, created once at import, hands it the
-# pooled asyncpg connection that the first test opened on its own loop, which is gone. (This output differs by database, so the course does not compare
-# it; the cell asserts the fact for the backend in use.)
+# pooled asyncpg connection that the first test opened on its own loop, which is gone: the output
+# above. (It differs by database: on SQLite the course compares the cell with SQLite's output; the
+# cell asserts the fact for the backend in use.)
 #
 # **Verdict:** <!-- verdict:second-test-fails-because-of-first-row -->accurate on SQLite, and on PostgreSQL when the tests share one event loop<!-- /verdict -->: the second
 # insert of a unique name fails because of the first test's row. With pytest-asyncio 1.x defaults on

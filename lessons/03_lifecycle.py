@@ -314,7 +314,7 @@ async def test_pay_charges_the_provider_once(client, payments):
 # thread. Our `sessions` fixture opened its connection on the *test's* loop. Hand that connection to
 # a `TestClient` request:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 def test_testclient_with_the_tests_connection(sessions):
     from fastapi.testclient import TestClient  # %%ipytest cells delete globals named Test*
 
@@ -332,7 +332,7 @@ run_tests(
 )
 
 # %% [markdown]
-# On SQLite it passes. On PostgreSQL it fails with
+# On PostgreSQL it fails, as the output above shows (on SQLite it passes):
 # `RuntimeError: Task <Task pending name='anyio.from_thread.BlockingPortal._call_func' ...> got Future
 # <Future pending ...> attached to a different loop`: asyncpg connections belong to the event loop
 # that opened them. The fix for an async app is the client we just built: `httpx.AsyncClient` +
@@ -439,7 +439,7 @@ run_tests("test_select_one", args=["-o", "asyncio_default_fixture_loop_scope=fun
 # %% tags=["quiz-answer"]
 answer("03.2", "a")
 
-# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
+# %% tags=["output-per-database"] jupyter={"source_hidden": true}
 @pytest.mark.asyncio(loop_scope="function")
 async def test_first_on_its_own_loop(shared_engine):
     async with shared_engine.connect() as conn:
@@ -460,13 +460,13 @@ run_tests(
 )
 
 # %% [markdown]
-# On SQLite both pass. On PostgreSQL the first fails with `RuntimeError: Task <Task pending
+# On PostgreSQL, above, the first fails with `RuntimeError: Task <Task pending
 # name='Task-...' coro=<test_first_on_its_own_loop() ...>> got Future <Future pending
 # cb=[BaseProtocol._on_waiter_completed()]> attached to a different loop`, and the second, handed the
 # same connection still stuck in its half-finished operation, with `sqlalchemy.exc.InterfaceError:
 # (sqlalchemy.dialects.postgresql.asyncpg.InterfaceError) cannot perform operation: another operation
-# is in progress`. aiosqlite runs each connection in a thread of its own and answers whichever loop
-# awaits it, so **a SQLite-only suite hides this bug**: run your suite on the database you deploy.
+# is in progress`. On SQLite both pass: aiosqlite runs each connection in a thread of its own and
+# answers whichever loop awaits it, so **a SQLite-only suite hides this bug**: run your suite on the database you deploy.
 #
 # Two fixes. Keep tests and the engine on the same loop scope (this repository's choice; that is why
 # `test_select_one` passed on PostgreSQL). Or keep no connections between uses: a `NullPool` engine

@@ -186,7 +186,7 @@ print("a new connection, after ROLLBACK: ", await committed_names())
 #
 # Below, `ROLLBACK TO a` destroys `b`, and the `RELEASE SAVEPOINT b` that follows fails.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 async with fixed_engine() as engine, engine.connect() as conn:
     await conn.begin()
     for statement in ["SAVEPOINT a", "SAVEPOINT b", "ROLLBACK TO SAVEPOINT a", "RELEASE SAVEPOINT b"]:
@@ -355,8 +355,8 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
     return sent, still_open
 
 # %% [markdown]
-# First on a plain engine, without the fix. The output differs per database (so nbval does not
-# compare it); the cell asserts what each database does.
+# First on a plain engine, without the fix. The output differs per database (shown: PostgreSQL's;
+# on SQLite the course compares the cell with SQLite's output); the cell asserts what each database does.
 #
 # **Quiz 05.2.** Predict the rows the next cell leaves behind, on each database:
 # - **a)** SQLite: `["Leaky"]`; PostgreSQL: `[]`.
@@ -367,7 +367,7 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
 # %% tags=["quiz-answer"]
 answer("05.2", "a")
 
-# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
+# %% tags=["output-per-database"] jupyter={"source_hidden": true}
 plain = create_async_engine(nb.database_url)
 sent, still_open = await rollback_recipe(plain)
 await plain.dispose()
@@ -404,7 +404,7 @@ for function in (isolation._sqlite_autocommit_driver, isolation._sqlite_emit_beg
 # The same recipe on a fixed engine (on PostgreSQL the fix does nothing, so the run is the same as
 # before):
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 fixed = create_async_engine(nb.database_url)
 fix_sqlite_savepoints(fixed)
 sent, still_open = await rollback_recipe(fixed)
@@ -429,7 +429,7 @@ assert (still_open, leaked) == (True, [])
 # `connect_args={"autocommit": False}`. On Python 3.11, which this course pins, that keyword does
 # not exist yet. The cell checks what your Python does:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 engine = create_async_engine(nb.database_url, connect_args={"autocommit": False})
 try:
     if nb.backend != "sqlite":
@@ -551,7 +551,7 @@ async def api():
 # A test that registers two animals *concurrently*, as a load test or an "is this endpoint
 # race-safe?" test would:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 async def test_two_arrivals_at_once(api):
     first, second = await asyncio.gather(
         api.post("/animals", json={"name": "Castor", "species": "dog"}),
@@ -650,7 +650,7 @@ async def test_two_arrivals_one_after_the_other(api):
 # it appears when code uses the asyncpg connection directly, or one connection from two event loops
 # (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->). Two direct calls at once on the driver connection:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 async with fixed_engine() as engine, engine.connect() as conn:
     driver = (await conn.get_raw_connection()).driver_connection
     if nb.backend == "postgresql":
@@ -766,7 +766,7 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # %% tags=["quiz-answer"]
 answer("05.4", "c")
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 run_tests("test_seed_rex", "test_second_rex_is_refused_and_my_work_is_kept", expect="failed")
 
 # %% [markdown]

@@ -107,10 +107,9 @@ async def reservations_of(animal_id: int) -> int:
         await engine.dispose()
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~28 min teaching + 13 min exercise).** Run it on PostgreSQL
-# in class (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel): the race only
-# shows there. The stored outputs come from SQLite, where the cells that differ say so and assert
-# each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 05<!-- /ref -->; part 2 (~8 min) is the
+# **Instructor notes (whole notebook, ~28 min teaching + 13 min exercise).** Run it on PostgreSQL,
+# the default (`DATABASE_URL` unset): the race only shows there, and the stored outputs are
+# PostgreSQL's. The cells whose output differs on SQLite say so and assert each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 05<!-- /ref -->; part 2 (~8 min) is the
 # heart: let the room predict Quiz 07.1 before running the cell, then draw the timeline. Part 3
 # (~5 min) shows the fix and the test that proves it; the claim check (~4 min) answers the
 # question "but can my rollback tests run in parallel?" that always comes up here. Part 4 (~8 min)
@@ -204,7 +203,7 @@ async def race_by_hand(ids: dict[str, int]) -> list[str]:
 # %% tags=["quiz-answer"]
 answer("07.1", "b")
 
-# %% tags=["nbval-ignore-output"] jupyter={"source_hidden": true}
+# %% tags=["output-per-database"] jupyter={"source_hidden": true}
 ids = await luna_ana_and_bo(unique_index=False)
 print(*await race_by_hand(ids), sep="\n")
 double = await reservations_of(ids["luna"])
@@ -213,8 +212,8 @@ print("reservations of Luna:", double)
 assert double == {"postgresql": 2, "sqlite": 1}[nb.backend]
 
 # %% [markdown]
-# On PostgreSQL (the stored output above is SQLite's; run it on PostgreSQL to see it): both checks
-# say "available", both writes succeed, **two reservations** of one cat. Under PostgreSQL's default
+# On PostgreSQL (the output above): both checks say "available", both writes succeed, **two
+# reservations** of one cat. Under PostgreSQL's default
 # isolation level (Read Committed) each statement sees what was committed when it started; B's
 # check ran before A committed, and B's writes do not look at Luna's status again.
 
@@ -244,7 +243,8 @@ assert double == {"postgresql": 2, "sqlite": 1}[nb.backend]
 answer("07.2", "c")
 
 # %% [markdown]
-# That is the SQLite line of the stored output: `B cannot check: database is locked`, then A
+# That is what the cell above prints on SQLite (run with a SQLite `DATABASE_URL` and the course
+# compares it with SQLite's recorded output): `B cannot check: database is locked`, then A
 # reserves alone, one reservation. SQLite lets one transaction write at a time, and the app's
 # engine takes that lock at `BEGIN`, so the interleaving that breaks PostgreSQL cannot even start.
 # **A suite that only runs on SQLite never sees this race.** (It would see others: the app's engine
@@ -256,7 +256,7 @@ answer("07.2", "c")
 # adoption per animal that is not expired. The helper dropped it above; with it in place, the same
 # schedule again:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 ids = await luna_ana_and_bo(unique_index=True)
 log = await race_by_hand(ids)
 print(*log, sep="\n")
@@ -464,7 +464,7 @@ answer("07.3", "d")
 # own transaction can run at the same time against the same database. Two such tests, on two
 # connections of one database, both creating an animal named Rex, neither ever committing:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 engine = make_engine(nb.database_url, sqlite_busy_timeout=0.5)
 async with engine.connect() as test_1, engine.connect() as test_2:
     await test_1.begin()

@@ -512,7 +512,7 @@ assert sorted(RUNS) == ["expiry", "skipped: lease taken"]
 # the whole database for writing). On PostgreSQL this cell shows two sessions asking for the same
 # key:
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["output-per-database"]
 if nb.backend == "postgresql":
     engine = create_async_engine(nb.database_url)
     async with engine.connect() as one, engine.connect() as two:

@@ -184,7 +184,7 @@ if stored is not None:
 
 # %% tags=["nbval-ignore-output"]
 if stored is not None:
-    stored.plot();
+    display(stored.plot())
 
 # %% [markdown]
 # What the run says, read from the file by the next cell, which also asserts each statement the

