@@ -158,7 +158,27 @@ def check_text(text: str, where: str, topic_lessons: dict[str, str], known: dict
                         or lesson.title != match["title"]:
                     right = f"[{lesson.number} · {lesson.title}]({lesson.stem}.ipynb)" if lesson else "no such lesson"
                     problems.append(f"{where}:{number}: {match.group(0)!r} is not a lesson's number and title ({right})")
+    problems += _wrapped_references(text.split("\n"), where)
     return "\n".join(lines), problems
+
+
+WRAPPED_START = re.compile(r"\blessons?\s*$", re.I)
+WRAPPED_END = re.compile(r"^[\s#]*\d{2}\b")
+
+
+def _wrapped_references(lines: list[str], where: str) -> list[str]:
+    """A bare reference broken over two lines ("... lesson" / "03 ..."), which the line scan misses."""
+    problems, fenced = [], False
+    for index, line in enumerate(lines[:-1]):
+        if line.lstrip("# ").startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced:
+            continue
+        bare_line = REF.sub(lambda m: " " * len(m.group(0)), line)
+        if WRAPPED_START.search(bare_line) and WRAPPED_END.match(lines[index + 1]):
+            problems.append(f"{where}:{index + 1}: 'lesson' at the end of the line and a lesson number on the next, "
+                            "without a topic: write <!-- ref:TOPIC -->lesson NN<!-- /ref --> on one line")
+    return problems
 
 
 def run(write: bool = False, root: Path = ROOT) -> list[str]:

@@ -745,8 +745,8 @@ show_leftovers()
 # rows stay; when it rolls back, it rolls back the test's own data. The fixture isolates only tests
 # whose app code never calls `commit()` or `rollback()`, and such apps are rare. The working
 # version is step 4 (`tests/isolation.py`): the test owns the connection and its transaction, and
-# each request gets its own session inside a savepoint. (The article's speed figures are lesson
-# 10's subject.)
+# each request gets its own session inside a savepoint. (The article's speed figures are the subject
+# of <!-- ref:isolation-benchmark -->lesson 10<!-- /ref -->.)
 
 # %%
 assert_database_empty()

@@ -95,3 +95,13 @@ def test_a_reference_must_name_one_topic_per_number(tmp_path):
 def test_quiz_feedback_prints_without_markers(quiz_id):
     feedback = " ".join(quiz.get(quiz_id).feedback.values())
     assert "<!--" not in feedback and "esson" in feedback
+
+
+def test_a_reference_broken_over_two_lines_fails():
+    from course import refs
+
+    text = "# the speed figures are lesson\n# 10's subject, as lesson 11 says\n"
+    _, problems = refs.check_text(text, "x.py", {}, {})
+    assert any("x.py:1:" in p and "on one line" in p for p in problems), problems
+    _, problems = refs.check_text("# the speed figures are the subject of\n# lesson 10 (ok: one line)\n", "x.py", {}, {})
+    assert not any("on one line" in p for p in problems), problems  # negative control: one line, found by the line scan
