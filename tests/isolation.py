@@ -106,10 +106,13 @@ fixtures, and in ``pyproject.toml``::
     asyncio_default_fixture_loop_scope = "session"
     asyncio_default_test_loop_scope = "session"
 
-Without ``loop_scope`` a session-scoped async fixture stops at set-up (``ScopeMismatch:
-You tried to access the function scoped fixture _function_scoped_runner ...``); with the
-tests on their own loops asyncpg fails (``... attached to a different loop``), while
-aiosqlite does not, so a SQLite-only run hides it. The per-test helper needs the same when
+Without ``loop_scope``, a session-scoped async fixture runs on the loop of
+``asyncio_default_fixture_loop_scope``: set to ``function`` (or ``module``, anything narrower
+than its scope) it stops at set-up (``ScopeMismatch: You tried to access the function scoped
+fixture _function_scoped_runner ...``); set to ``session``, or unset (pytest-asyncio 1.x
+then uses the fixture's own scope, with a deprecation warning), it runs. With the tests on
+their own loops asyncpg fails (``... attached to a different loop``), while aiosqlite does
+not, so a SQLite-only run hides it. The per-test helper needs the same when
 the engine is session-scoped (its pooled connections keep their loop), or ``NullPool``.
 
 Keys. ``override_dependency`` needs the very function the routes ``Depends`` on (see its
@@ -128,6 +131,7 @@ connection, so requests inside a test must not run concurrently, and a race betw
 requests cannot be shown; sequences (PostgreSQL ids) are not rolled back.
 """
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
@@ -138,6 +142,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
+    "IsolationBreach",
     "fix_sqlite_savepoints",
     "isolated_sessions",
     "isolated_async_sessions",
@@ -155,6 +160,8 @@ F = TypeVar("F")
 _RESERVED_OPTIONS = ("bind", "binds", "join_transaction_mode")
 #: The SAVEPOINT each layer opened, keyed by the factory it yielded (see nested_*_sessions).
 _LAYER_ATTRIBUTE = "_isolation_layer"
+#: The isolated factory behind a replacement made by session_dependency & co. (see override_dependency).
+_FACTORY_ATTRIBUTE = "_isolation_factory"
 
 
 def _sqlite_autocommit_driver(dbapi_connection, _connection_record) -> None:
@@ -324,6 +331,7 @@ def session_dependency(factory: async_sessionmaker[AsyncSession]) -> Callable[[]
         async with factory() as session:
             yield session
 
+    setattr(get_test_session, _FACTORY_ATTRIBUTE, factory)
     return get_test_session
 
 
@@ -334,6 +342,7 @@ def sync_session_dependency(factory: sessionmaker[Session]) -> Callable[[], Iter
         with factory() as session:
             yield session
 
+    setattr(get_test_session, _FACTORY_ATTRIBUTE, factory)
     return get_test_session
 
 
@@ -348,6 +357,7 @@ def sessionmaker_dependency(factory: F) -> Callable[[], F]:
     def get_test_sessionmaker() -> F:
         return factory
 
+    setattr(get_test_sessionmaker, _FACTORY_ATTRIBUTE, factory)
     return get_test_sessionmaker
 
 
@@ -358,15 +368,24 @@ def override_dependency(app: Any, dependency: Callable, replacement: Callable) -
     FastAPI looks the key up in a plain dict: it must be the very function the routes pass
     to ``Depends`` (for a bound method: the same method of the same instance).
     ``from app.db import get_session as get_db`` is that function under another name and
-    works. A *different* callable is silently ignored and the app keeps its real
+    works. A *different* callable is silently ignored by FastAPI and the app keeps its real
     dependency: a wrapper (``functools.wraps`` copies the name, not the identity), a copy, a
     function re-defined in a notebook cell, or the bound method of another instance. The dict
     is global to the app, so the override is always restored, even when the test fails.
+
+    Guard: when ``replacement`` comes from :func:`session_dependency`,
+    :func:`sync_session_dependency` or :func:`sessionmaker_dependency`, a session bound to
+    an engine (not to the test's connection) that begins a transaction while the override
+    is installed, in a request or anywhere in the process, raises :class:`IsolationBreach`
+    (its writes would be real) naming the dependency or factory to replace; the breach is
+    raised again at exit, in case the app swallowed it. Sessions bound to a connection (the
+    helper's, or a test's own ``Session(bind=connection)``) are never refused.
     """
     overrides = app.dependency_overrides
     missing = object()
     previous = overrides.get(dependency, missing)
     overrides[dependency] = replacement
+    guard = _Guard.for_replacement(app, dependency, replacement)
     try:
         yield
     finally:
@@ -374,3 +393,140 @@ def override_dependency(app: Any, dependency: Callable, replacement: Callable) -
             overrides.pop(dependency, None)
         else:
             overrides[dependency] = previous
+        if guard is not None:
+            _GUARDS.remove(guard)
+            if guard.breaches:
+                raise IsolationBreach(guard.breaches[0])
+
+
+class IsolationBreach(AssertionError):
+    """A session outside the test's connection began a transaction while an override was installed."""
+
+
+_GUARDS: list["_Guard"] = []
+
+
+class _Guard:
+    """One installed override of a helper-made replacement: which app, key and connection."""
+
+    __slots__ = ("app", "dependency", "connection", "breaches")
+
+    def __init__(self, app: Any, dependency: Callable, connection: Connection) -> None:
+        self.app, self.dependency, self.connection, self.breaches = app, dependency, connection, []
+
+    @classmethod
+    def for_replacement(cls, app: Any, dependency: Callable, replacement: Callable) -> "_Guard | None":
+        bind = getattr(getattr(replacement, _FACTORY_ATTRIBUTE, None), "kw", {}).get("bind")
+        if isinstance(bind, AsyncConnection):
+            bind = bind.sync_connection
+        if not isinstance(bind, Connection):
+            return None  # a factory the helper did not make: nothing to compare with
+        if not event.contains(Session, "after_begin", _refuse_foreign_sessions):
+            event.listen(Session, "after_begin", _refuse_foreign_sessions)
+        guard = cls(app, dependency, bind)
+        _GUARDS.append(guard)
+        return guard
+
+
+def _refuse_foreign_sessions(session: Session, _transaction: Any, connection: Connection) -> None:
+    if not _GUARDS or isinstance(session.bind, Connection):
+        return  # no override installed, or a session bound to a connection by the test itself
+    if any(connection is guard.connection for guard in _GUARDS):
+        return  # a session of the test's connection (bound through `binds`, say)
+    message = _breach_message(_GUARDS[-1], connection.engine)
+    for guard in _GUARDS:
+        guard.breaches.append(message)
+    raise IsolationBreach(message)
+
+
+def _engine_of(value: Any) -> Engine | None:
+    if isinstance(value, (sessionmaker, async_sessionmaker)):
+        value = value.kw.get("bind")
+    if isinstance(value, AsyncEngine):
+        value = value.sync_engine
+    return value if isinstance(value, Engine) else None
+
+
+def _name(function: Any) -> str:
+    function = getattr(function, "__func__", function)
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
+
+
+def _route_dependencies(app: Any) -> list[Callable]:
+    """Every callable the app's routes Depends on, directly or through other dependencies (FastAPI)."""
+    found: dict[int, Callable] = {}
+    routes, dependants, seen = list(getattr(app, "routes", ())), [], set()
+    while routes:  # included routers and mounts nest (FastAPI >= 0.16x wraps each include_router)
+        route = routes.pop()
+        if id(route) in seen:
+            continue
+        seen.add(id(route))
+        dependants.append(getattr(route, "dependant", None))
+        for holder in (route, getattr(route, "original_router", None), getattr(route, "router", None)):
+            routes.extend(getattr(holder, "routes", None) or ())
+        for depends in getattr(getattr(route, "include_context", None), "dependencies", None) or ():
+            if getattr(depends, "dependency", None) is not None:
+                found.setdefault(id(depends.dependency), depends.dependency)
+    while dependants:
+        dependant = dependants.pop()
+        for sub in getattr(dependant, "dependencies", None) or ():
+            if sub.call is not None:
+                found.setdefault(id(sub.call), sub.call)
+            dependants.append(sub)
+    return list(found.values())
+
+
+def _uses_engine(function: Callable, engine: Engine) -> bool:
+    function = getattr(function, "__func__", function)
+    code, namespace = getattr(function, "__code__", None), getattr(function, "__globals__", {})
+    return code is not None and any(
+        _engine_of(namespace.get(name)) is engine for name in code.co_names if name in namespace
+    )
+
+
+def _factories_of(engine: Engine) -> list[str]:
+    """Where module-level session factories (or the engine itself) bound to ``engine`` live."""
+    names = []
+    for module_name, module in list(sys.modules.items()):
+        if module_name.rpartition(".")[2].startswith(("test_", "conftest")):
+            continue  # a test module that imported it: patching there changes nothing in the app
+        for name, value in list(getattr(module, "__dict__", {}).items()):
+            if isinstance(value, (sessionmaker, async_sessionmaker)) and _engine_of(value) is engine:
+                names.append(f"{module_name}.{name}")
+    return sorted(names)
+
+
+def _breach_message(guard: _Guard, engine: Engine) -> str:
+    used = _route_dependencies(guard.app)
+    overridden = guard.app.dependency_overrides
+    url = engine.url.render_as_string(hide_password=True)
+    lines = [
+        f"a session of another engine ({url}), not of the test's connection, began a transaction while "
+        f"the test's sessions were installed for {_name(guard.dependency)}; its writes would be real, so it "
+        "was stopped."
+    ]
+    if used and not any(call is guard.dependency for call in used):
+        candidates = [call for call in used if _uses_engine(call, engine) and call not in overridden]
+        candidates = candidates or [
+            call for call in used if getattr(call, "__name__", None) == getattr(guard.dependency, "__name__", "")
+        ]
+        hint = ", ".join(_name(call) for call in candidates) or "the function the routes pass to Depends()"
+        lines.append(
+            f"The override never applied: no route depends on the key {guard.dependency!r} (that very object; "
+            "a name is not enough). "
+            f"Override the dependency the routes use: {hint} (import it from where it is defined; "
+            "a copy or a wrapper is a different key)."
+        )
+    else:
+        leftover = [call for call in used if _uses_engine(call, engine) and call not in overridden]
+        factories = _factories_of(engine)
+        if leftover:
+            lines.append(f"Override these dependencies too, they open sessions of that engine: "
+                         f"{', '.join(_name(call) for call in leftover)}.")
+        lines.append(
+            "Code calls the app's own session factory directly (a route, a background task, a job): "
+            + (f"replace it for the test, e.g. monkeypatch.setattr(\"{factories[0]}\", factory)"
+               f"{' (also: ' + ', '.join(factories[1:]) + ')' if factories[1:] else ''}."
+               if factories else "replace that factory for the test with the test's factory.")
+        )
+    return "\n".join(lines)
