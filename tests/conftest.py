@@ -152,11 +152,18 @@ async def started_client():
         transport = ASGITransport(app=started.app)
         async with AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
+        restore_started_state()  # a test's own lifespan may have removed them: the exit deletes them
 
 
 #: What the once-per-process lifespan put on ``app.state``. A test that enters the app's lifespan
 #: itself ends it by deleting those attributes; ``client`` puts them back (two assignments).
 STARTED_STATE: dict = {}
+
+
+def restore_started_state() -> None:
+    state = shelter_app.state
+    if getattr(state, "http_client", None) is not STARTED_STATE["http_client"]:
+        state.http_client, state.scheduler = STARTED_STATE["http_client"], STARTED_STATE["scheduler"]
 
 
 @pytest.fixture
@@ -168,8 +175,6 @@ def client(started_client, sessions, notifier):
     the client once per process, the override a dictionary entry (``override_dependency``,
     whose guard fails any request served by the app's own engine, naming the dependency).
     """
-    state = shelter_app.state
-    if getattr(state, "http_client", None) is not STARTED_STATE["http_client"]:
-        state.http_client, state.scheduler = STARTED_STATE["http_client"], STARTED_STATE["scheduler"]
+    restore_started_state()
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
         yield started_client

@@ -131,27 +131,35 @@ connection, so requests inside a test must not run concurrently, and a race betw
 requests cannot be shown; sequences (PostgreSQL ids) are not rolled back.
 """
 
+import asyncio
+import inspect
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import PurePath
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
     "IsolationBreach",
+    "create_worker_database",
     "fix_sqlite_savepoints",
     "isolated_sessions",
     "isolated_async_sessions",
+    "isolated_async_sessions_on",
     "nested_sessions",
     "nested_async_sessions",
     "override_dependency",
+    "run_sync_session",
     "session_dependency",
     "sessionmaker_dependency",
     "sync_session_dependency",
+    "worker_database_url",
 ]
 
 F = TypeVar("F")
@@ -241,6 +249,122 @@ async def isolated_async_sessions(
             yield async_sessionmaker(bind=connection, class_=class_, **options)
         finally:
             await outer.rollback()
+
+
+@contextmanager
+def isolated_async_sessions_on(portal: Any, engine: AsyncEngine, **options: Any) -> Iterator[async_sessionmaker]:
+    """Sync tests on an async app: :func:`isolated_async_sessions` opened on another thread's loop.
+
+    ``portal`` runs coroutine functions on the loop that serves the app: Starlette's
+    ``client.portal`` inside ``with TestClient(app) as client`` (anyio's blocking portal). The
+    factory's connection then lives on the loop the requests run on. Use an engine whose pool
+    does not outlive that loop (``poolclass=NullPool``, or an engine per test): a pooled asyncpg
+    connection is tied to the loop that opened it (``... attached to a different loop``).
+    """
+    manager = isolated_async_sessions(engine, **options)
+    factory = portal.call(manager.__aenter__)
+    try:
+        yield factory
+    except BaseException:
+        if not portal.call(manager.__aexit__, *sys.exc_info()):
+            raise
+    else:
+        portal.call(manager.__aexit__, None, None, None)
+
+
+def run_sync_session(portal: Any, factory: async_sessionmaker, function: Callable[..., F], *args: Any) -> F:
+    """Seed (or read) through a *sync* ``Session`` of an async factory, from a sync test; commit; return.
+
+    ``function(session, *args)`` gets the plain ``Session`` behind one ``AsyncSession`` of
+    ``factory`` (SQLAlchemy's ``run_sync``), on the portal's loop, so it is on the test's
+    connection: the app's requests see what it committed, and the test's rollback removes it.
+    """
+
+    async def run() -> F:
+        async with factory() as session:
+            result = await session.run_sync(function, *args)
+            await session.commit()
+            return result
+
+    return portal.call(run)
+
+
+def worker_database_url(url: str | URL, worker: str | None = None) -> URL:
+    """This test process's own database: ``<name>_<worker>`` (SQLite: ``<stem>_<worker>.sqlite``).
+
+    ``worker`` defaults to ``PYTEST_XDIST_WORKER`` (``gw0``, ``gw1``, ...), set by pytest-xdist in
+    its workers, else ``main``: the same code runs with and without pytest-xdist installed (no
+    ``worker_id`` fixture needed).
+    """
+    parsed = make_url(url)
+    worker = worker or os.environ.get("PYTEST_XDIST_WORKER") or "main"
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return parsed
+        path = PurePath(parsed.database)
+        return parsed.set(database=str(path.with_name(f"{path.stem}_{worker}{path.suffix}")))
+    return parsed.set(database=f"{parsed.database}_{worker}")
+
+
+def create_worker_database(url: str | URL, create_schema: Callable[[Connection], None]) -> URL:
+    """Create this worker's database (see :func:`worker_database_url`) afresh and its schema; once per worker.
+
+    Call it from a session-scoped fixture. ``create_schema(connection)`` gets a sync connection in
+    a transaction: ``Base.metadata.create_all`` or Alembic's ``command.upgrade(config, "head")``
+    with ``config.attributes["connection"] = connection``. PostgreSQL: the database is dropped
+    (``WITH (FORCE)``) and created from the ``postgres`` database, under an advisory lock (workers
+    that start together do not race on the template); the name is quoted. SQLite: the file is
+    removed. Async URLs (asyncpg, aiosqlite) are driven on a private event loop, so call it from
+    a *sync* fixture. Returns the worker's URL.
+    """
+    target = worker_database_url(url)
+    is_async = target.get_dialect().is_async
+    run = asyncio.run if is_async else (lambda result: result)
+
+    if target.get_backend_name() == "sqlite":
+        if target.database and target.database != ":memory:" and os.path.exists(target.database):
+            os.remove(target.database)
+    else:
+        admin_url = target.set(database="postgres")
+
+        def recreate(conn: Connection) -> None:
+            name = conn.dialect.identifier_preparer.quote_identifier(target.database)
+            conn.execute(text("SELECT pg_advisory_lock(2026120723)"))
+            try:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(2026120723)"))
+
+        run(_on_engine(admin_url, is_async, recreate, isolation_level="AUTOCOMMIT"))
+
+    def schema(conn: Connection) -> None:
+        create_schema(conn)
+        conn.commit()
+
+    run(_on_engine(target, is_async, schema))
+    return target
+
+
+def _on_engine(url: URL, is_async: bool, work: Callable[[Connection], None], **options: Any) -> Any:
+    if not is_async:
+        engine = create_engine(url, **options)
+        try:
+            with engine.connect() as conn:
+                work(conn)
+        finally:
+            engine.dispose()
+        return None
+
+    async def run() -> None:
+        engine = create_async_engine(url, **options)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    return run()
 
 
 def _layer_connection(function: str, factory: Any, maker: type, connection_type: type) -> Any:
@@ -479,9 +603,20 @@ def _route_dependencies(app: Any) -> list[Callable]:
 def _uses_engine(function: Callable, engine: Engine) -> bool:
     function = getattr(function, "__func__", function)
     code, namespace = getattr(function, "__code__", None), getattr(function, "__globals__", {})
-    return code is not None and any(
-        _engine_of(namespace.get(name)) is engine for name in code.co_names if name in namespace
+    if code is None:
+        return False
+    closed_over = [cell.cell_contents for cell in function.__closure__ or () if _filled(cell)]
+    return any(_engine_of(namespace.get(name)) is engine for name in code.co_names if name in namespace) or any(
+        _engine_of(value) is engine for value in closed_over
     )
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a variable not assigned yet
+        return False
+    return True
 
 
 def _factories_of(engine: Engine) -> list[str]:
@@ -509,6 +644,9 @@ def _breach_message(guard: _Guard, engine: Engine) -> str:
         candidates = [call for call in used if _uses_engine(call, engine) and call not in overridden]
         candidates = candidates or [
             call for call in used if getattr(call, "__name__", None) == getattr(guard.dependency, "__name__", "")
+        ]
+        candidates = candidates or [  # last resort: the dependencies that yield (sessions usually do)
+            call for call in used if inspect.isasyncgenfunction(call) or inspect.isgeneratorfunction(call)
         ]
         hint = ", ".join(_name(call) for call in candidates) or "the function the routes pass to Depends()"
         lines.append(

@@ -102,7 +102,7 @@ async def test_without_a_helper_made_replacement_there_is_no_guard(sessions, eng
             yield session
 
     with override_dependency(shelter_app, get_session, plain):
-        async with SessionLocal() as own:  # the app's engine, refused under a guard, allowed here
+        async with AsyncSession(engine) as own:  # bound to an engine: refused under a guard, allowed here
             assert await own.scalar(text("SELECT 1")) == 1
 
 
