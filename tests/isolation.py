@@ -9,30 +9,72 @@ nothing reaches the database for good. At exit the outer transaction is rolled b
 It imports nothing but SQLAlchemy and the standard library. Each recipe below is a test in
 the course's repository (``tests/test_isolation*.py``), on SQLite and PostgreSQL.
 
-Usage in a ``conftest.py`` (async app)::
+Usage in a ``conftest.py`` (async app; the recommended shape: ``python -m bench.floor`` in the
+course measures its CPU per test against no isolation at all)::
 
-    from tests.isolation import isolated_async_sessions, override_dependency, session_dependency
+    from tests import isolation as iso        # a namespace: no clash with names of your own
 
     @pytest.fixture(scope="session")
-    def database_url(worker_id):              # one database per pytest-xdist worker:
-        return f"postgresql+asyncpg://app@localhost/app_test_{worker_id}"  # _master, _gw0, ...
+    def database_url():                       # one database per pytest-xdist worker, or "_main"
+        return iso.create_worker_database(    # without xdist; made afresh once per process
+            "postgresql+asyncpg://app@localhost/app_test", Base.metadata.create_all)
+
+    @pytest.fixture(scope="session")
+    async def engine(database_url):
+        engine = create_async_engine(database_url)
+        yield engine
+        await engine.dispose()
+
+    @pytest.fixture(scope="session")
+    async def started_client():               # lifespan and client once per process
+        async with LifespanManager(app) as started:
+            transport = ASGITransport(app=started.app)
+            async with AsyncClient(transport=transport, base_url="http://test") as c:
+                yield c
 
     @pytest.fixture
-    async def sessions(engine):               # engine: your test AsyncEngine on database_url
-        async with isolated_async_sessions(engine) as factory:
+    async def sessions(engine):               # the one async fixture per test
+        async with iso.isolated_async_sessions(engine) as factory:
             yield factory                     # factory() -> AsyncSession
 
     @pytest.fixture
-    async def client(sessions):
-        with override_dependency(app, get_session, session_dependency(sessions)):
-            async with LifespanManager(app) as started:
-                transport = ASGITransport(app=started.app)
-                async with AsyncClient(transport=transport, base_url="http://test") as c:
-                    yield c
+    def client(started_client, sessions):     # sync: a dictionary entry, restored after the test
+        with iso.override_dependency(app, get_session, iso.session_dependency(sessions)):
+            yield started_client
+
+(A test that needs a fresh ``app.state`` enters a lifespan of its own, on ``create_app()``.)
+With Alembic, the schema step is ``lambda conn: upgrade(conn)`` where ``upgrade`` sets
+``config.attributes["connection"] = conn`` and calls ``alembic.command.upgrade(config, "head")``.
+``create_worker_database`` names the database after ``PYTEST_XDIST_WORKER`` (``worker_database_url``),
+so it needs no ``worker_id`` fixture and runs the same with pytest-xdist absent; on PostgreSQL it
+drops and creates under an advisory lock.
+
+A loud failure when the override does not apply. ``override_dependency`` with a replacement made
+here (``session_dependency`` & co.) refuses any session bound to an engine that begins a
+transaction while it is installed: the request fails with ``IsolationBreach``, before the write,
+naming the dependency to override (a look-alike key) or the factory to replace (a route or job
+that opens the app's own sessions). Nothing to turn on; a test's own ``Session(bind=connection)``
+is never refused.
+
+Sync tests on an async app (Starlette's ``TestClient``). The async fixture above cannot serve a
+sync test (``TypeError: 'async_generator' object is not callable``); open the helper on the
+client's own event loop instead, and write test data through a sync ``Session`` on the same connection::
+
+    @pytest.fixture
+    def client():
+        engine = create_async_engine(url, poolclass=NullPool)      # usable from any loop
+        with TestClient(app) as client:
+            with iso.isolated_async_sessions_on(client.portal, engine) as factory:
+                with iso.override_dependency(app, get_session, iso.session_dependency(factory)):
+                    client.factory = factory
+                    yield client
+
+    def test_list(client):
+        iso.run_sync_session(client.portal, client.factory, lambda s: s.add(Pet(name="Rex")))
+        assert client.get("/pets").json() == [...]
 
 A sync app uses ``isolated_sessions`` and ``sync_session_dependency`` the same way, with
-``with TestClient(app) as c``. (Create each worker's database and schema once per run,
-e.g. in the session-scoped ``engine`` fixture; with Alembic, run the migrations there.)
+``with TestClient(app) as c``.
 
 Session class and options. ``isolated_sessions(engine, class_=..., **session_options)``
 (and the async twin) make sessions of your class with your ``sessionmaker`` options;
@@ -100,9 +142,16 @@ a layer's factory: session-wide, then module-wide data). Sync: ``nested_sessions
 Event loops (async). A connection belongs to the event loop that opened it, and the
 layer's connection is opened by the widest fixture. Run that fixture, the per-test fixtures
 and the tests on one loop: ``loop_scope="session"`` on session- or module-scoped async
-fixtures, and in ``pyproject.toml``::
+fixtures (``@pytest_asyncio.fixture``) *and* both default loop scopes; ``loop_scope`` on the
+engine fixture alone leaves the tests on their own loops (``... attached to a different loop``).
+In ``pyproject.toml``, either spelling (not both: pytest 9 then stops with ``Cannot use both
+[tool.pytest] (native TOML types) and [tool.pytest.ini_options]``)::
 
-    [tool.pytest.ini_options]
+    [tool.pytest.ini_options]                 # any pytest; values are strings
+    asyncio_default_fixture_loop_scope = "session"
+    asyncio_default_test_loop_scope = "session"
+
+    [tool.pytest]                             # pytest >= 9, native TOML: same two lines
     asyncio_default_fixture_loop_scope = "session"
     asyncio_default_test_loop_scope = "session"
 
@@ -119,12 +168,20 @@ Keys. ``override_dependency`` needs the very function the routes ``Depends`` on 
 docstring): an ``import ... as`` alias works, a wrapper or a re-definition is ignored.
 
 Your project. Copy this file to ``tests/isolation.py`` or, to import it from several test
-packages, to ``yourproject/testing/isolation.py`` (``from yourproject.testing.isolation
-import ...``); it needs SQLAlchemy 2.x only (tested with 2.1). Coverage: measure the app,
-not the tests (``--cov=yourproject``, never ``--cov=tests``: an app uses about half of
-this file, so counting it lowers the total). Vendored inside the measured package, omit it
-(``[tool.coverage.run] omit = ["*/testing/isolation.py"]``); no ``# pragma: no cover``.
-Your real session dependency, overridden in every test, needs one test of its own.
+packages, to ``yourproject/testing/isolation.py``; or install it: ``pip install
+packaging/rollback-isolation`` from the course's repository gives the module ``rollback_isolation``,
+this very file (``import rollback_isolation as iso``). It needs SQLAlchemy 2.x with its asyncio
+extra (greenlet; tested with 2.0.0 and 2.1.9, pytest-asyncio 0.26.0 and 1.5.0). Import it as a
+namespace (``from tests import isolation as iso``) when your tests have names of their own such
+as ``override_dependency``. Coverage: measure the app, not the tests (``--cov=yourproject``: an
+app uses about half of this file, so counting it lowers the total). If your gate measures
+``tests/`` too, or the file is vendored inside the package, omit it::
+
+    [tool.coverage.run]
+    omit = ["*/tests/isolation.py"]           # or "*/testing/isolation.py"
+
+No ``# pragma: no cover``. Your real session dependency, overridden in every test, needs one
+test of its own.
 
 Limits (see the course, notebooks 05 and 07): all sessions of one test share one
 connection, so requests inside a test must not run concurrently, and a race between
@@ -273,7 +330,7 @@ def isolated_async_sessions_on(portal: Any, engine: AsyncEngine, **options: Any)
 
 
 def run_sync_session(portal: Any, factory: async_sessionmaker, function: Callable[..., F], *args: Any) -> F:
-    """Seed (or read) through a *sync* ``Session`` of an async factory, from a sync test; commit; return.
+    """Write test data (or read it) through a *sync* ``Session`` of an async factory, from a sync test; commit; return.
 
     ``function(session, *args)`` gets the plain ``Session`` behind one ``AsyncSession`` of
     ``factory`` (SQLAlchemy's ``run_sync``), on the portal's loop, so it is on the test's

@@ -2,7 +2,7 @@
 
 * Sync tests on an async app: Starlette's ``TestClient`` drives the (async) sample app, the
   helper is opened on the client's own event loop (``isolated_async_sessions_on(client.portal,
-  ...)``) and the test seeds through a *sync* session (``run_sync_session``). Nothing leaks.
+  ...)``) and the test writes its data through a *sync* session (``run_sync_session``). Nothing leaks.
 * One database per worker, with or without pytest-xdist: ``worker_database_url`` reads
   ``PYTEST_XDIST_WORKER`` (``main`` without it), ``create_worker_database`` creates the database
   and its schema. The subprocess recipes (xdist, TOML spellings, coverage ``omit``) are in
@@ -40,7 +40,7 @@ def loop_free_engine(database_url):
 
 @pytest.fixture
 def sync_client(loop_free_engine):
-    """The sync recipe: TestClient's loop runs the app, the helper's connection and the seeding.
+    """The sync recipe: TestClient's loop runs the app, the helper's connection and the test data.
 
     The app is a fresh instance of the sample app (``create_app()``: same routes, same
     ``get_session``), so its lifespan is its own, apart from the suite's once-per-process one.
@@ -60,10 +60,10 @@ def add_animal(session, name):
 
 
 @pytest.mark.parametrize("run", range(2))
-def test_a_sync_test_seeds_through_a_sync_session_and_the_async_app_sees_it(run, sync_client):
-    assert iso.run_sync_session(sync_client.portal, sync_client.factory, add_animal, "Seeded") == 1
+def test_a_sync_test_writes_through_a_sync_session_and_the_async_app_sees_it(run, sync_client):
+    assert iso.run_sync_session(sync_client.portal, sync_client.factory, add_animal, "Arranged") == 1
     listed = sync_client.get("/animals").json()
-    assert [a["name"] for a in listed] == ["Seeded"]  # the request saw the seed: one connection
+    assert [a["name"] for a in listed] == ["Arranged"]  # the request saw it: one connection
     created = sync_client.post("/animals", json={"name": "Posted", "species": "cat"})
     assert created.status_code == 201  # and 409 in the second run if the first had leaked
     count = iso.run_sync_session(sync_client.portal, sync_client.factory, lambda s: s.scalar(select(func.count()).select_from(Animal)))
