@@ -36,7 +36,7 @@ import os
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import isolation as iso  # a namespace: the project's own override_dependency stays its own
@@ -49,10 +49,18 @@ def override_dependency(*args):  # the project's own helper of that name (the cl
 CREATED = []
 
 
+metadata = MetaData()
+Table("pets", metadata, Column("id", Integer, primary_key=True), Column("name", String(50), unique=True))
+
+
+def create_schema(connection):  # the create_all recipe (Alembic: command.upgrade on this connection)
+    metadata.create_all(connection)
+    CREATED.append(1)
+
+
 @pytest.fixture(scope="session")
 def database_url():  # sync: create_worker_database drives async URLs on a private loop
-    url = iso.create_worker_database(os.environ["RECIPE_URL"], lambda conn: (conn.execute(text(
-        "CREATE TABLE pets (id INTEGER PRIMARY KEY, name VARCHAR(50) UNIQUE)")), CREATED.append(1)))
+    url = iso.create_worker_database(os.environ["RECIPE_URL"], create_schema)
     with open(os.environ["RECIPE_LOG"], "a") as log:
         log.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} {url.database}\\n")
     return url
