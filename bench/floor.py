@@ -55,7 +55,8 @@ from bench.layered import drop, postgres_url, reachable, recreate
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 VARIANTS = {"floor": "floor: no isolation", "requests": "requests only", "fixture": "recommended fixture",
-            "previous": "previous fixture"}
+            "previous": "previous fixture", "pytest-sqla": "pytest-sqla 0.0.2"}
+DEFAULT_VARIANTS = ["floor", "requests", "fixture", "previous"]
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 ARTICLE_CLAIM_TESTS_PER_S = 500
 ARTICLE = ("Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks "
@@ -149,6 +150,22 @@ elif VARIANT == "fixture":  # tests/conftest.py's recommended fixture
         with override_dependency(app, get_session, session_dependency(sessions)):
             yield started_client
 
+elif VARIANT == "pytest-sqla":  # the plugin's per-test async factory, installed by the same override
+
+    @pytest.fixture(scope="session")
+    def sqla_session_options():  # as the app's own sessionmaker (the plugin keeps SQLAlchemy's True)
+        return {"expire_on_commit": False}
+
+    @pytest.fixture
+    def client(started_client, sqla_async_sessionmaker, notifier):
+        async def get_test_session():
+            async with sqla_async_sessionmaker() as session:
+                yield session
+
+        app.dependency_overrides[get_session] = get_test_session
+        yield started_client
+        del app.dependency_overrides[get_session]
+
 else:  # "previous": the course's fixture before this benchmark
 
     @pytest.fixture
@@ -227,7 +244,8 @@ def database_template(backend: str, workdir: Path, pg_url: str | None) -> str:
     return parsed.set(database=f"{parsed.database}_bench_floor_WORKER").render_as_string(hide_password=False)
 
 
-def run_once(workdir: Path, backend: str, template: str, variant: str, tests: int, requests: int, workers: int) -> dict:
+def run_once(workdir: Path, backend: str, template: str, variant: str, tests: int, requests: int, workers: int,
+             plugin_path: Path | None = None) -> dict:
     names = ["master"] if workers == 1 else [f"gw{i}" for i in range(workers)]
     for name in names:
         asyncio.run(recreate(template.replace("WORKER", name)))
@@ -241,6 +259,11 @@ def run_once(workdir: Path, backend: str, template: str, variant: str, tests: in
                "-p", "no:schemathesis", "-p", "no:hypothesispytest",
                "-c", str(workdir / "pytest.ini"), "--rootdir", str(workdir), str(workdir)]
     command += ["-n", str(workers)] if workers > 1 else ["-p", "no:xdist"]
+    if variant == "pytest-sqla":  # installed with pip install --target DIR (not a course dependency)
+        env.update(PYTHONPATH=f"{env['PYTHONPATH']}{os.pathsep}{plugin_path}", PYTEST_SQLA_URL=template.replace("WORKER", "master"))
+        command += ["-o", "sqla_schema=none"]  # the schema is made here, as for the other fixtures
+    else:
+        command += ["-p", "no:sqla"]
     completed = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
     parts = []
     for name in names:
@@ -287,15 +310,18 @@ def summarize(runs: list[dict]) -> list[dict]:
                 "tests_per_s_n2": round(statistics.median(r["tests_per_s"] for r in parallel), 1) if parallel else None,
                 "ok": all(r["ok"] for r in mine + parallel),
             })
+        base = "floor" if "floor" in cpu else next(iter(cpu))
         for row in rows:
             if (row["backend"], row["requests_per_test"]) == (backend, requests):
-                row["x_floor"] = round(row["cpu_ms_per_test"] / cpu["floor"], 2)
+                row["x_floor"] = round(row["cpu_ms_per_test"] / cpu[base], 2)
+                row["ratio_base"] = base
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
+    base = VARIANTS[rows[0].get("ratio_base", "floor")] if rows else "floor"
     lines = [
-        "| database | requests per test | fixture | CPU ms per test (median) | runs (min–max) | × floor (CPU) | tests/s, 1 process | tests/s, `-n 2` | status |",
+        f"| database | requests per test | fixture | CPU ms per test (median) | runs (min–max) | × {base} (CPU) | tests/s, 1 process | tests/s, `-n 2` | status |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -308,6 +334,48 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(out: Path, result: dict) -> str:
+    """Summary, ratios and tests/s from ``result["runs"]`` (minus ``excluded_runs``); floor.json and floor.md."""
+    excluded = set(result.get("excluded_runs", []))
+    runs = [run for i, run in enumerate(result["runs"], 1) if i not in excluded]
+    rows = summarize(runs)
+    table = markdown(rows)
+    ratios = {f"{r['backend']}.{r['requests_per_test']}": r["x_floor"] for r in rows if r["variant"] == "fixture"}
+    best = max([(r["tests_per_s_n2"] or 0) for r in rows if r["variant"] == "fixture"] or [0])
+    result.update(
+        summary=rows,
+        fixture_x_floor=ratios if rows and rows[0]["ratio_base"] == "floor" else {},
+        within_target=all(x <= TARGET_RATIO for x in ratios.values()) if rows and rows[0]["ratio_base"] == "floor" else None,
+        fixture_tests_per_s={f"{r['backend']}.{r['requests_per_test']}": {"one_process": r["tests_per_s"], "n2": r["tests_per_s_n2"]}
+                             for r in rows if r["variant"] == "fixture"},
+    )
+    config, machine = result["config"], result["machine"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "floor.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "floor.md").write_text(
+        f"CPU per test, {config['tests']} tests per run, median of {config['repeats']} "
+        f"(`python -m bench.floor`, {result['generated']}, {machine['cpus']} CPUs, load "
+        f"{machine['load_average_before'][0]:.1f} → {machine['load_average_after'][0]:.1f}, "
+        f"{result['duration_s']:.0f} s for the whole run):\n\n" + table
+        + f"\nCPU is the pytest process's own (the PostgreSQL server's is not counted). The article "
+        f"*{ARTICLE.split(' (')[0]}* claims about {ARTICLE_CLAIM_TESTS_PER_S} tests/s with rollback fixtures on a "
+        f"laptop; here the recommended fixture ran at up to {best:.0f} tests/s with `-n 2` on {machine['cpus']} CPUs "
+        f"shared with other jobs.\n"
+        + "".join(f"\n{note}\n" for note in result["notes"])
+    )
+    return table
+
+
+def render(out: Path, exclude: list[int], note: str | None) -> int:
+    """Rewrite floor.json and floor.md from the runs floor.json holds, leaving out the runs numbered ``exclude``."""
+    result = json.loads((out / "floor.json").read_text())
+    result["excluded_runs"] = sorted(set(result.get("excluded_runs", [])) | set(exclude))
+    if note:
+        result["notes"] = [*result["notes"], note]
+    print(write_results(out, result))
+    return 0 if all(r["ok"] for r in result["summary"]) else 1
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__.split("\n\n")[0])
     p.add_argument("--tests", type=int, default=None, help="tests per run (default 300; --smoke: 5)")
@@ -317,11 +385,21 @@ def parse_args(argv):
     p.add_argument("--backends", default=None, help="comma-separated: sqlite,postgresql (default: both if reachable)")
     p.add_argument("--smoke", action="store_true", help="5 tests, 1 repeat, results to a temporary directory unless --out")
     p.add_argument("--out", type=Path, default=None, help=f"where floor.json and floor.md go (default {DEFAULT_OUT})")
+    p.add_argument("--render", action="store_true", help="only rewrite floor.json/floor.md in --out from the runs they hold")
+    p.add_argument("--exclude-run", type=int, action="append", default=[], metavar="N",
+                   help="with --render: leave run N (as numbered in the progress lines) out of the medians")
+    p.add_argument("--note", default=None, help="with --render: a sentence added to the notes (say why runs were left out)")
+    p.add_argument("--variants", default=None, help=f"comma-separated, from {', '.join(VARIANTS)} (default: "
+                   f"{','.join(DEFAULT_VARIANTS)}); the ratio is against the first of floor or the first given")
+    p.add_argument("--pytest-sqla", type=Path, default=None, metavar="DIR",
+                   help="where `pip install --target DIR pytest-sqla==0.0.2 --no-deps` put the plugin (for that variant)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        return render(args.out or DEFAULT_OUT, args.exclude_run, args.note)
     tests = args.tests or (5 if args.smoke else 300)
     repeats = args.repeats or (1 if args.smoke else 5)
     if tests < 1 or repeats < 1:
@@ -343,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"PostgreSQL skipped: {problem}")
             backends.remove("postgresql")
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-floor-")) if args.smoke else DEFAULT_OUT)
+    variants = args.variants.split(",") if args.variants else list(DEFAULT_VARIANTS)
+    if set(variants) - set(VARIANTS) or ("pytest-sqla" in variants and args.pytest_sqla is None):
+        print(f"bench.floor: variants are {', '.join(VARIANTS)}; pytest-sqla needs --pytest-sqla DIR", file=sys.stderr)
+        return 2
 
     runs = []
     started = time.monotonic()
@@ -352,17 +434,17 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "test_floor.py").write_text(textwrap.dedent(TESTS))
         (workdir / "pytest.ini").write_text(PYTEST_INI)
         load_before = os.getloadavg()
-        order = list(VARIANTS)
+        order = variants
         plan = []
         for repeat in range(repeats):
             rotated = order[repeat % len(order):] + order[: repeat % len(order)]
             counts = (1,) if args.smoke else (1, 3)  # smoke: enough to prove every path works
             plan += [(repeat, b, r, v, 1) for b in backends for r in counts for v in rotated]
             if repeat == 0:  # -n 2 once per database and request count (smoke: the fixture only)
-                plan += [(repeat, b, r, "fixture", 2) for b in backends for r in counts]
+                plan += [(repeat, b, r, "fixture", 2) for b in backends for r in counts if "fixture" in variants]
         for i, (repeat, backend, requests, variant, workers) in enumerate(plan, 1):
             template = database_template(backend, workdir, pg_url)
-            outcome = run_once(workdir, backend, template, variant, tests, requests, workers)
+            outcome = run_once(workdir, backend, template, variant, tests, requests, workers, args.pytest_sqla)
             outcome["repeat"] = repeat
             runs.append(outcome)
             print(f"  [{i}/{len(plan)}] {BACKEND_NAMES[backend]:<10} {requests} req {VARIANTS[variant]:<22} "
@@ -371,44 +453,25 @@ def main(argv: list[str] | None = None) -> int:
         load_after = os.getloadavg()
     duration_s = time.monotonic() - started
 
-    rows = summarize(runs)
-    table = markdown(rows)
-    ratios = {f"{r['backend']}.{r['requests_per_test']}": r["x_floor"] for r in rows if r["variant"] == "fixture"}
-    best = max((r["tests_per_s_n2"] or 0) for r in rows if r["variant"] == "fixture")
     result = {
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "what": __doc__.split("\n\n")[2].replace("\n", " "),
-        "config": {"tests": tests, "repeats": repeats, "backends": backends, "python": sys.version.split()[0],
+        "config": {"tests": tests, "repeats": repeats, "backends": backends, "python": sys.version.split()[0], "variants": variants,
                    "target_ratio": TARGET_RATIO, "smoke": args.smoke},
         "machine": {"cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in load_after]},
         "article_claim": {"source": ARTICLE, "tests_per_s": ARTICLE_CLAIM_TESTS_PER_S, "conditions": "rollback fixtures, a laptop"},
-        "fixture_x_floor": ratios,
-        "within_target": all(x <= TARGET_RATIO for x in ratios.values()),
-        "fixture_tests_per_s": {f"{r['backend']}.{r['requests_per_test']}": {"one_process": r["tests_per_s"], "n2": r["tests_per_s_n2"]}
-                                for r in rows if r["variant"] == "fixture"},
         "duration_s": round(duration_s, 1),
         "notes": notes,
-        "summary": rows,
         "runs": runs,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "floor.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "floor.md").write_text(
-        f"The recommended fixture against the floor, {tests} tests per run, median of {repeats} "
-        f"(`python -m bench.floor`, {result['generated']}, {os.cpu_count()} CPUs, load "
-        f"{load_before[0]:.1f} → {load_after[0]:.1f}, {duration_s:.0f} s for the whole run):\n\n" + table
-        + f"\nCPU is the pytest process's own (the PostgreSQL server's is not counted). The article "
-        f"*{ARTICLE.split(' (')[0]}* claims about {ARTICLE_CLAIM_TESTS_PER_S} tests/s with rollback fixtures on a "
-        f"laptop; here the recommended fixture reached up to {best:.0f} tests/s with `-n 2` on 2 CPUs.\n"
-        + "".join(f"\n{note}\n" for note in notes)
-    )
+    table = write_results(out, result)
     print()
     print(table)
     for note in notes:
         print(note)
     print(f"written: {out / 'floor.json'}, {out / 'floor.md'}")
-    return 0 if all(r["ok"] for r in rows) else 1
+    return 0 if all(r["ok"] for r in result["summary"]) else 1
 
 
 if __name__ == "__main__":
