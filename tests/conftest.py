@@ -170,10 +170,10 @@ def restore_started_state() -> None:
 def client(started_client, sessions, notifier):
     """An HTTP client for the app: sessions isolated (and guarded), mail faked, payments mocked.
 
-    The recommended shape, within about 1.1 x the CPU of no isolation at all per test
-    (``python -m bench.floor``): one async fixture per test (``sessions``), the lifespan and
-    the client once per process, the override a dictionary entry (``override_dependency``,
-    whose guard fails any request served by the app's own engine, naming the dependency).
+    The recommended shape: one async fixture per test (``sessions``), the lifespan and the
+    client once per process, the override a dictionary entry (``override_dependency``, whose
+    guard fails any request served by the app's own engine, naming the dependency). Its CPU
+    per test against no isolation at all: ``python -m bench.floor`` (bench/results/floor.md).
     """
     restore_started_state()
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
