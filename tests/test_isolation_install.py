@@ -5,7 +5,7 @@ byte (its build backend copies the file into the wheel). Proved here by building
 (and the sdist, and a wheel from that sdist), installing it into a fresh venv from PyPI's
 SQLAlchemy, importing ``isolated_async_sessions`` and comparing the installed file with the
 copyable one; then by running a small suite of the installed module (commits rolled back, a
-session-wide layer, the guard, the sync half) in venvs with the oldest and the newest
+session-wide layer, the guard, one database per worker, the sync half) in venvs with the oldest and the newest
 versions it claims. Those venvs are cached in ``~/.cache/course-rollback-isolation/`` (or
 ``$XDG_CACHE_HOME``), one per combination: the first run downloads from PyPI, later runs
 reuse them. On the database the suite runs on (SQLite, or PostgreSQL through asyncpg).
@@ -117,6 +117,16 @@ async def test_the_guard_refuses_a_session_of_the_engine(sessions, engine):
                 await own.scalar(select(func.count()).select_from(Pet))
 
 
+def test_one_database_per_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    url = iso.create_worker_database(f"sqlite+aiosqlite:///{tmp_path / 'w.sqlite'}", Base.metadata.create_all)
+    assert url.database.endswith("w_gw7.sqlite")
+    engine = create_engine(url.set(drivername="sqlite"))
+    with Session(engine) as fresh:
+        assert fresh.scalar(select(func.count()).select_from(Pet)) == 0  # the schema is there
+    engine.dispose()
+
+
 def test_the_sync_half(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'sync.sqlite'}")
     Base.metadata.create_all(engine)
@@ -224,4 +234,4 @@ def test_the_installed_helper_passes_with_the_oldest_and_newest_versions_it_clai
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestUnraisableExceptionWarning",
          str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert done.returncode == 0 and "4 passed" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "5 passed" in done.stdout, done.stdout + done.stderr
