@@ -9,6 +9,9 @@
   the active database; both tables at once stop pytest with its own message.
 * The coverage ``omit`` line: a project that copies the helper to ``tests/isolation.py`` and
   measures ``tests/`` too keeps a 100 % gate only with the omit line.
+* The helper docstring's statement on ``loop_scope``: a session-scoped async fixture without it
+  stops with ``ScopeMismatch`` only when ``asyncio_default_fixture_loop_scope`` is narrower
+  (``function``, ``module``); unset or ``session``, it runs.
 * Names that cannot clash: the projects import the helper as a namespace (``from tests import
   isolation as iso``) next to a function of their own called ``override_dependency``.
 """
@@ -218,3 +221,45 @@ def test_the_coverage_omit_line_keeps_a_gate_that_measures_tests(tmp_path, datab
         assert (done.returncode == 0) is omit, done.stdout  # the gate: 100 % only with the omit line
     finally:
         drop_databases(url, [make_url(url).database + "_main"])
+
+
+SCOPE_PROBE = '''
+import pytest_asyncio
+
+
+@pytest_asyncio.fixture(scope="session")  # no loop_scope: it follows asyncio_default_fixture_loop_scope
+async def wide():
+    yield "ready"
+
+
+async def test_one(wide):
+    assert wide == "ready"
+
+
+async def test_two(wide):
+    assert wide == "ready"
+'''
+
+
+@pytest.mark.parametrize(
+    "default, outcome",
+    [
+        pytest.param(None, "2 passed", id="unset-passes"),
+        pytest.param("session", "2 passed", id="session-passes"),
+        pytest.param("module", "ScopeMismatch: You tried to access the module scoped fixture _module_scoped_runner", id="module-fails"),
+        pytest.param("function", "ScopeMismatch: You tried to access the function scoped fixture _function_scoped_runner", id="function-fails"),
+    ],
+)
+def test_a_session_scoped_async_fixture_without_loop_scope_fails_only_under_a_narrower_default(tmp_path, default, outcome):
+    """The docstring's statement, as pytest-asyncio (pinned) behaves: ScopeMismatch only when the
+    default fixture loop scope is narrower than the fixture's scope; unset, it uses the fixture's own."""
+    (tmp_path / "test_probe.py").write_text(SCOPE_PROBE)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:nbval", "-p", "no:randomly", "-p", "no:cacheprovider",
+               "-p", "no:xdist", "-c", os.devnull, "--rootdir", str(tmp_path), "-o", "asyncio_mode=auto", str(tmp_path)]
+    if default is not None:
+        command[-1:-1] = ["-o", f"asyncio_default_fixture_loop_scope={default}"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert outcome in done.stdout, done.stdout + done.stderr
+    if default is None:
+        assert "\"asyncio_default_fixture_loop_scope\" is unset" in done.stderr  # the deprecation warning
