@@ -225,8 +225,6 @@ F = TypeVar("F")
 _RESERVED_OPTIONS = ("bind", "binds", "join_transaction_mode")
 #: The SAVEPOINT each layer opened, keyed by the factory it yielded (see nested_*_sessions).
 _LAYER_ATTRIBUTE = "_isolation_layer"
-#: The isolated factory behind a replacement made by session_dependency & co. (see override_dependency).
-_FACTORY_ATTRIBUTE = "_isolation_factory"
 
 
 def _sqlite_autocommit_driver(dbapi_connection, _connection_record) -> None:
@@ -512,7 +510,6 @@ def session_dependency(factory: async_sessionmaker[AsyncSession]) -> Callable[[]
         async with factory() as session:
             yield session
 
-    setattr(get_test_session, _FACTORY_ATTRIBUTE, factory)
     return get_test_session
 
 
@@ -523,7 +520,6 @@ def sync_session_dependency(factory: sessionmaker[Session]) -> Callable[[], Iter
         with factory() as session:
             yield session
 
-    setattr(get_test_session, _FACTORY_ATTRIBUTE, factory)
     return get_test_session
 
 
@@ -538,7 +534,6 @@ def sessionmaker_dependency(factory: F) -> Callable[[], F]:
     def get_test_sessionmaker() -> F:
         return factory
 
-    setattr(get_test_sessionmaker, _FACTORY_ATTRIBUTE, factory)
     return get_test_sessionmaker
 
 
@@ -554,10 +549,11 @@ def override_dependency(app: Any, dependency: Callable, replacement: Callable) -
     function re-defined in a notebook cell, or the bound method of another instance. The dict
     is global to the app, so the override is always restored, even when the test fails.
 
-    Guard: when ``replacement`` comes from :func:`session_dependency`,
-    :func:`sync_session_dependency` or :func:`sessionmaker_dependency`, a session bound to
-    an engine (not to the test's connection) that begins a transaction while the override
-    is installed, in a request or anywhere in the process, raises :class:`IsolationBreach`
+    Guard: when ``replacement`` closes over a session factory bound to a connection (those
+    made by :func:`session_dependency`, :func:`sync_session_dependency` and
+    :func:`sessionmaker_dependency` from the helper's factories do), a session bound to an
+    engine (not to the test's connection) that begins a transaction while the override is
+    installed, in a request or anywhere in the process, raises :class:`IsolationBreach`
     (its writes would be real) naming the dependency or factory to replace; the breach is
     raised again at exit, in case the app swallowed it. Sessions bound to a connection (the
     helper's, or a test's own ``Session(bind=connection)``) are never refused.
@@ -597,16 +593,27 @@ class _Guard:
 
     @classmethod
     def for_replacement(cls, app: Any, dependency: Callable, replacement: Callable) -> "_Guard | None":
-        bind = getattr(getattr(replacement, _FACTORY_ATTRIBUTE, None), "kw", {}).get("bind")
-        if isinstance(bind, AsyncConnection):
-            bind = bind.sync_connection
-        if not isinstance(bind, Connection):
-            return None  # a factory the helper did not make: nothing to compare with
+        bind = _isolated_connection(replacement)
+        if bind is None:
+            return None  # no factory on a test's connection behind it: nothing to compare with
         if not event.contains(Session, "after_begin", _refuse_foreign_sessions):
             event.listen(Session, "after_begin", _refuse_foreign_sessions)
         guard = cls(app, dependency, bind)
         _GUARDS.append(guard)
         return guard
+
+
+def _isolated_connection(replacement: Callable) -> Connection | None:
+    """The connection of the session factory a replacement closes over (session_dependency & co. do)."""
+    function = getattr(replacement, "__func__", replacement)
+    for cell in getattr(function, "__closure__", None) or ():
+        value = cell.cell_contents if _filled(cell) else None
+        bind = value.kw.get("bind") if isinstance(value, (sessionmaker, async_sessionmaker)) else None
+        if isinstance(bind, AsyncConnection):
+            bind = bind.sync_connection
+        if isinstance(bind, Connection):
+            return bind
+    return None
 
 
 def _refuse_foreign_sessions(session: Session, _transaction: Any, connection: Connection) -> None:

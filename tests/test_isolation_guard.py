@@ -1,6 +1,6 @@
 """A loud failure when the override does not apply: the guard of ``override_dependency``.
 
-When the replacement comes from the helper (``session_dependency`` & co.), a session bound to
+When the replacement closes over a factory on the test's connection (``session_dependency`` & co.), a session bound to
 an engine that begins a transaction while the override is installed raises
 ``IsolationBreach``, naming what to override, before it writes. The negative controls:
 the same request with the override keyed by a look-alike (the override never applies), and
@@ -96,13 +96,23 @@ async def test_a_breach_the_app_swallows_still_fails_at_exit(sessions, engine):
     # ... and raised again when the override is removed (the fixture's teardown)
 
 
-async def test_without_a_helper_made_replacement_there_is_no_guard(sessions, engine):
-    async def plain():  # a replacement the helper did not make: it knows no connection to compare with
+async def test_a_replacement_of_your_own_that_closes_over_the_factory_is_guarded_too(sessions, engine):
+    async def own_shape():  # written by hand, not by session_dependency: the factory is in its closure
         async with sessions() as session:
             yield session
 
-    with override_dependency(shelter_app, get_session, plain):
-        async with AsyncSession(engine) as own:  # bound to an engine: refused under a guard, allowed here
+    with pytest.raises(IsolationBreach):
+        with override_dependency(shelter_app, get_session, own_shape):
+            async with AsyncSession(engine) as own:  # bound to an engine: refused
+                await own.scalar(text("SELECT 1"))
+
+
+async def test_a_replacement_without_a_factory_on_a_connection_has_no_guard(engine):
+    def fake():  # a replacement that knows no test connection: nothing to compare with
+        return None
+
+    with override_dependency(shelter_app, get_session, fake):
+        async with AsyncSession(engine) as own:  # allowed
             assert await own.scalar(text("SELECT 1")) == 1
 
 
