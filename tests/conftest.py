@@ -31,7 +31,7 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 
 import respx  # noqa: E402
 from asgi_lifespan import LifespanManager  # noqa: E402
-from httpx import ASGITransport, AsyncClient  # noqa: E402
+from httpx import ASGITransport, AsyncClient, MockTransport  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
@@ -125,25 +125,62 @@ def notifier():
         yield fake
 
 
+#: The payment provider as the app sees it in tests: every request must match a route a test
+#: added through the ``payments`` fixture (an unexpected call fails with respx's "not mocked").
+PAYMENTS = respx.Router(base_url=get_settings().payment_gateway_url, assert_all_called=False)
+
+
 @pytest.fixture
 def payments():
-    """The payment provider, mocked at the HTTP transport: every request must be expected."""
-    with respx.mock(base_url=get_settings().payment_gateway_url, assert_all_called=False) as router:
-        yield router
+    """The payment provider, mocked at the HTTP transport: add routes; removed after the test."""
+    try:
+        yield PAYMENTS
+    finally:
+        PAYMENTS.clear()
+        PAYMENTS.reset()
+
+
+@pytest.fixture(scope="session")
+async def started_client():
+    """An HTTP client for the app, its lifespan entered once per process.
+
+    The app's outgoing HTTP client (made by the lifespan) is swapped for one whose transport is
+    the ``PAYMENTS`` router: no patching of httpx per test, nothing else in the process affected.
+    A test that needs a lifespan of its own (a fresh ``app.state``) enters one itself.
+    """
+    async with LifespanManager(shelter_app) as started:
+        real = shelter_app.state.http_client
+        shelter_app.state.http_client = AsyncClient(
+            transport=MockTransport(PAYMENTS.handler), timeout=get_settings().payment_timeout_seconds
+        )
+        await real.aclose()
+        STARTED_STATE.update(http_client=shelter_app.state.http_client, scheduler=shelter_app.state.scheduler)
+        transport = ASGITransport(app=started.app)
+        async with AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+        restore_started_state()  # a test's own lifespan may have removed them: the exit deletes them
+
+
+#: What the once-per-process lifespan put on ``app.state``. A test that enters the app's lifespan
+#: itself ends it by deleting those attributes; ``client`` puts them back (two assignments).
+STARTED_STATE: dict = {}
+
+
+def restore_started_state() -> None:
+    state = shelter_app.state
+    if getattr(state, "http_client", None) is not STARTED_STATE["http_client"]:
+        state.http_client, state.scheduler = STARTED_STATE["http_client"], STARTED_STATE["scheduler"]
 
 
 @pytest.fixture
-async def client(sessions, notifier, payments):
-    """An HTTP client for the app: lifespan run, sessions isolated, mail and payments faked.
+def client(started_client, sessions, notifier):
+    """An HTTP client for the app: sessions isolated (and guarded), mail faked, payments mocked.
 
-    The lifespan is entered for every test on purpose: each test gets a fresh
-    ``app.state`` (HTTP client, scheduler) and nothing a test does to it can reach the next.
-    That is cheap (well under a millisecond) because the app builds the expensive part of its
-    HTTP client, the TLS context, once per process (``app/http.py``); before, it was most
-    of the time of a test.
+    The recommended shape: one async fixture per test (``sessions``), the lifespan and the
+    client once per process, the override a dictionary entry (``override_dependency``, whose
+    guard fails any request served by the app's own engine, naming the dependency). Its CPU
+    per test against no isolation at all: ``python -m bench.floor`` (bench/results/floor.md).
     """
+    restore_started_state()
     with override_dependency(shelter_app, get_session, session_dependency(sessions)):
-        async with LifespanManager(shelter_app) as started:
-            transport = ASGITransport(app=started.app)
-            async with AsyncClient(transport=transport, base_url="http://test") as http:
-                yield http
+        yield started_client
