@@ -146,7 +146,8 @@ async def _started_app():
         yield started.app
 
 
-#: "test" (default): the app's lifespan runs for every test, as in the course's tests/conftest.py;
+#: "test" (default): the app's lifespan runs for every test, as the stored runs measured it (the course's
+#: tests/conftest.py now enters it once per process: python -m bench.floor measures that fixture);
 #: "session": once per process (an ablation: it shows how much of a test is the lifespan).
 LIFESPAN = os.environ.get("BENCH_LIFESPAN", "test")
 started_app = pytest.fixture(_started_app, scope="session" if LIFESPAN == "session" else "function",

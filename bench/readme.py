@@ -86,7 +86,7 @@ def bullets(results: dict, lifespan_once: dict | None) -> list[str]:
                    for b in backends if "rollback" in _rows(results, b))
     out.append(f"**What rollback isolation costs**: its test phase is {per} the time of no isolation; a test "
                f"(each writes through the API and reads back) takes a median {ms}. The app's lifespan, entered "
-               "for every test by the course's client fixture, costs well under a millisecond of that since the "
+               "for every test by the benchmark's client fixture, costs well under a millisecond of that since the "
                "app builds its outgoing client's TLS context once per process (`app/http.py`; "
                "<!-- ref:tls-context-once -->lesson 11<!-- /ref --> measures it).")
 
@@ -132,7 +132,7 @@ def bullets(results: dict, lifespan_once: dict | None) -> list[str]:
         if course:
             out.append("**Against the floor**, no isolation with the lifespan entered once per process "
                        "([a separate run](bench/results/lifespan-once/table.md), so only roughly comparable): "
-                       "the course's fixture (rollback, lifespan per test) takes " + ", ".join(course)
+                       "the benchmark's rollback fixture (lifespan per test) takes " + ", ".join(course)
                        + " its time; rollback with the lifespan once per process " + ", ".join(once) + ".")
 
     loads = [x for r in results["runs"] for x in r["load_1min"]]

@@ -86,9 +86,11 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # %% [markdown]
 # ## 1. A suite, and where its time goes
 #
-# The fixtures are those of `tests/conftest.py`: a session-wide engine, rollback-isolated sessions
+# The fixtures are like those of `tests/conftest.py`: a session-wide engine, rollback-isolated sessions
 # per test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->), a recording notifier, [respx](../GLOSSARY.md#respx) for the payment provider, and a `client` that
 # enters the app's [lifespan](../GLOSSARY.md#lifespan) for every test, so that each test gets a fresh `app.state`.
+# (`tests/conftest.py` now enters it once per process, which is cheaper still; here it stays per
+# test, because what a lifespan costs is what this lesson hunts.)
 
 # %%
 @pytest.fixture(scope="session")
