@@ -51,7 +51,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench.layered import drop, postgres_url, reachable, recreate
+from bench.layered import drop, postgres_url, recreate, usable_backends
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 VARIANTS = {"floor": "floor: no isolation", "requests": "requests only", "fixture": "recommended fixture",
@@ -409,20 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         print("bench.floor: --tests and --repeats must be at least 1", file=sys.stderr)
         return 2
     pg_url = postgres_url(args.postgres_url)
-    backends = args.backends.split(",") if args.backends else ["postgresql", "sqlite"]
-    if set(backends) - set(BACKEND_NAMES):
-        print("bench.floor: unknown backend(s): use sqlite,postgresql", file=sys.stderr)
-        return 2
-    notes = []
-    if "postgresql" in backends:
-        problem = "no PostgreSQL URL given" if pg_url is None else asyncio.run(reachable(pg_url))
-        if problem:
-            if args.backends:
-                print(f"bench.floor: PostgreSQL not usable ({problem}); start one: "
-                      "export DATABASE_URL=$(scripts/postgres start)", file=sys.stderr)
-                return 3
-            notes.append(f"PostgreSQL skipped: {problem}")
-            backends.remove("postgresql")
+    chosen = usable_backends("bench.floor", args.backends, pg_url, ["postgresql", "sqlite"])
+    if isinstance(chosen, int):
+        return chosen
+    backends, notes = chosen
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-floor-")) if args.smoke else DEFAULT_OUT)
     variants = args.variants.split(",") if args.variants else list(DEFAULT_VARIANTS)
     if set(variants) - set(VARIANTS) or ("pytest-sqla" in variants and args.pytest_sqla is None):

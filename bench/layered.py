@@ -201,17 +201,9 @@ async def recreate(url: str) -> None:
 
 
 async def drop(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        Path(parsed.database).unlink(missing_ok=True)
-        return
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
-            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-    finally:
-        await admin.dispose()
+    from course.database import drop_database
+
+    await drop_database(url)
 
 
 async def rows_left(url: str) -> int:
@@ -223,6 +215,28 @@ async def rows_left(url: str) -> int:
             return sum([await conn.scalar(text(f'SELECT count(*) FROM "{t.name}"')) for t in Base.metadata.sorted_tables])
     finally:
         await engine.dispose()
+
+
+def usable_backends(prog: str, requested: str | None, pg_url: str | None,
+                    default: list[str]) -> tuple[list[str], list[str]] | int:
+    """The backends to run, and notes on those skipped; an exit code when the request cannot be met
+    (2: an unknown name; 3: PostgreSQL asked for by name but not usable)."""
+    backends = requested.split(",") if requested else list(default)
+    unknown = set(backends) - set(BACKEND_NAMES)
+    if unknown:
+        print(f"{prog}: unknown backend(s) {', '.join(sorted(unknown))}: use sqlite,postgresql", file=sys.stderr)
+        return 2
+    notes = []
+    if "postgresql" in backends:
+        problem = "no PostgreSQL URL given" if pg_url is None else asyncio.run(reachable(pg_url))
+        if problem:
+            if requested:
+                print(f"{prog}: PostgreSQL not usable ({problem}); start one: "
+                      'export DATABASE_URL=$(scripts/postgres start)', file=sys.stderr)
+                return 3
+            notes.append(f"PostgreSQL skipped: {problem}")
+            backends.remove("postgresql")
+    return backends, notes
 
 
 async def reachable(url: str) -> str | None:
@@ -318,21 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         print("bench.layered: --tests and --repeats must be at least 1", file=sys.stderr)
         return 2
     pg_url = postgres_url(args.postgres_url)
-    backends = args.backends.split(",") if args.backends else ["sqlite", "postgresql"]
-    unknown = set(backends) - set(BACKEND_NAMES)
-    if unknown:
-        print(f"bench.layered: unknown backend(s) {', '.join(sorted(unknown))}: use sqlite,postgresql", file=sys.stderr)
-        return 2
-    notes = []
-    if "postgresql" in backends:
-        problem = "no PostgreSQL URL given" if pg_url is None else asyncio.run(reachable(pg_url))
-        if problem:
-            if args.backends:
-                print(f"bench.layered: PostgreSQL not usable ({problem}); start one: "
-                      'export DATABASE_URL=$(scripts/postgres start)', file=sys.stderr)
-                return 3
-            notes.append(f"PostgreSQL skipped: {problem}")
-            backends.remove("postgresql")
+    chosen = usable_backends("bench.layered", args.backends, pg_url, ["sqlite", "postgresql"])
+    if isinstance(chosen, int):
+        return chosen
+    backends, notes = chosen
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-layered-")) if args.smoke else DEFAULT_OUT)
 
     runs = []

@@ -337,6 +337,23 @@ async def prepare(url: str, *, user_url: str | None = None) -> None:
 _SERVER_GONE = {"57P01", "57P02", "57P03"}
 
 
+async def drop_database(url: str) -> None:
+    """Drop the database ``url`` names (PostgreSQL: ``DROP DATABASE IF EXISTS ... WITH (FORCE)``, the name
+    quoted as an identifier) or delete its file (SQLite). Nothing there is not an error."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).unlink(missing_ok=True)
+        return
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await admin.dispose()
+
+
 def server_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether something accepts TCP connections at the URL's host and port (SQLite: always)."""
     import socket

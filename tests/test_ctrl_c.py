@@ -39,17 +39,9 @@ async def test_waits_inside_the_database(client, session):
 
 
 async def _drop(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
+    from course.database import drop_database
 
-    parsed = make_url(url)
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
-            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-    finally:
-        await admin.dispose()
+    await drop_database(url)
 
 
 async def test_ctrl_c_while_a_test_waits_in_postgresql_exits_2_without_a_teardown_traceback(tmp_path):
