@@ -62,6 +62,7 @@ def _fixtures(pytest_asyncio, url: str) -> types.ModuleType:
             pytest.fail(f"rollback-isolation: no database URL: set {URL_OPTION} in the pytest configuration, "
                         f"${URL_VARIABLE}, or define a rollback_isolation_engine fixture", pytrace=False)  # fmt: skip
         engine = create_async_engine(url)
+        iso.fix_sqlite_savepoints(engine)  # before its first connection (a schema fixture's)
         yield engine
         await engine.dispose()
 
