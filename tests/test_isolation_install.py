@@ -9,6 +9,12 @@ session-wide layer, the guard, one database per worker, the sync half) in venvs 
 versions it claims. Those venvs are cached in ``~/.cache/course-rollback-isolation/`` (or
 ``$XDG_CACHE_HOME``), one per combination: the first run downloads from PyPI, later runs
 reuse them. On the database the suite runs on (SQLite, or PostgreSQL through asyncpg).
+
+The wheel's opt-in pytest plugin (``rollback_isolation_plugin``, its ``pytest11`` entry point) in
+the same venvs: a project that does not opt in sees no fixture and no other change (``--fixtures``
+equals that of ``-p no:rollback_isolation``; negative control: one ini line lists them); one that
+opts in gets its commits rolled back on SQLite and on PostgreSQL (a database of its own on the
+selected server), and the same suite with plain sessions of the engine leaks a row and fails.
 """
 
 import asyncio
