@@ -14,7 +14,9 @@ The wheel's opt-in pytest plugin (``rollback_isolation_plugin``, its ``pytest11`
 the same venvs: a project that does not opt in sees no fixture and no other change (``--fixtures``
 equals that of ``-p no:rollback_isolation``; negative control: one ini line lists them); one that
 opts in gets its commits rolled back on SQLite and on PostgreSQL (a database of its own on the
-selected server), and the same suite with plain sessions of the engine leaks a row and fails.
+selected server), and the same suite with plain sessions of the engine leaks a row and fails;
+a project's own ``rollback_isolation_engine`` replaces the plugin's; a missing URL or loop setting
+is named in the error.
 """
 
 import asyncio
@@ -360,12 +362,12 @@ def test_the_plugin_is_inert_until_a_project_opts_in(combination, built, tmp_pat
         loaded = pytest_in(python, plain, "--trace-config", "-q", "-k", "its_own")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     for name in PLUGIN_FIXTURES:
-        assert name not in listed.stdout
+        assert name not in listed.stdout, listed.stdout
     # the same output as with the plugin blocked, but for the header's list of installed plugins: nothing changed
-    assert header_less(listed.stdout) == header_less(without_plugin.stdout)
+    assert header_less(listed.stdout) == header_less(without_plugin.stdout), listed.stdout + without_plugin.stdout
     # the project's tests run as before: its own pass, one asking for a plugin fixture gets pytest's error
     assert "1 failed, 1 passed" in ran.stdout or "1 passed, 1 error" in ran.stdout, ran.stdout
-    assert "fixture 'isolated_session' not found" in ran.stdout
+    assert "fixture 'isolated_session' not found" in ran.stdout, ran.stdout
     # negative controls: the plugin is loaded in that project, and one ini line brings its fixtures
     assert "rollback_isolation_plugin" in loaded.stdout, loaded.stdout
     assert opted_listed.returncode == 0, opted_listed.stdout + opted_listed.stderr
@@ -421,3 +423,39 @@ def test_an_opted_in_project_gets_its_rows_rolled_back(backend_name, combination
     # negative control: plain sessions of the same engine keep the row, and the second test says so
     assert "1 failed, 1 passed" in control.stdout and "assert 1 == 0" in control.stdout, control.stdout + control.stderr
     assert "rows left: 1" in control.stdout
+
+
+OWN_ENGINE_CONFTEST = """
+import os
+
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def rollback_isolation_engine():  # the project's own engine replaces the plugin's
+    engine = create_async_engine(os.environ["OWN_URL"])
+    yield engine
+    await engine.dispose()
+"""
+
+
+@pytest.mark.parametrize("combination", list(COMBINATIONS))
+def test_the_plugin_uses_a_projects_own_engine_and_says_what_is_missing(combination, built, tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'own.sqlite'}"
+    own = project(tmp_path / "own", "rollback_isolation = true\n", {"test_plugin.py": PLUGIN_SUITE, "conftest.py": OWN_ENGINE_CONFTEST})
+    no_url = project(tmp_path / "no_url", "rollback_isolation = true\n", {"test_plugin.py": PLUGIN_SUITE})
+    function_loops = tmp_path / "function_loops"
+    function_loops.mkdir()
+    (function_loops / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\nrollback_isolation_url = {url}\n")
+    (function_loops / "test_plugin.py").write_text(textwrap.dedent(PLUGIN_SUITE))
+    with installed(combination, built["wheel"]) as python:
+        done = pytest_in(python, own, "-q", "-s", env=clean_env() | {"OWN_URL": url})
+        missing = pytest_in(python, no_url, "-q")
+        wrong_loops = pytest_in(python, function_loops, "-q")
+    assert done.returncode == 0 and "2 passed" in done.stdout and "rows left: 0" in done.stdout, done.stdout + done.stderr
+    # opted in without a URL or an engine: every test errors, saying what to set
+    assert "2 errors" in missing.stdout and "no database URL: set rollback_isolation_url" in missing.stdout, missing.stdout
+    # opted in with the tests on their own loops: pytest stops at once, saying which setting to change
+    assert wrong_loops.returncode == 4, wrong_loops.stdout + wrong_loops.stderr
+    assert "set asyncio_default_test_loop_scope = session" in wrong_loops.stderr

@@ -18,7 +18,8 @@ variable, which also overrides the ini URL: keep passwords out of files; or with
 
 All three run on the session's event loop (``loop_scope="session"``), so the project sets
 ``asyncio_default_fixture_loop_scope = session`` and ``asyncio_default_test_loop_scope = session``,
-and needs pytest-asyncio. The copyable file, ``rollback_isolation.py`` (the course's
+and needs pytest-asyncio (>=0.26): without them an opted-in run stops at once, saying which.
+The copyable file, ``rollback_isolation.py`` (the course's
 ``tests/isolation.py``), stays free of pytest: the fixtures live here.
 """
 
@@ -47,6 +48,15 @@ def pytest_configure(config: pytest.Config) -> None:
         import pytest_asyncio
     except ImportError:
         raise pytest.UsageError("rollback-isolation's fixtures are async: pip install pytest-asyncio") from None
+    try:
+        test_loop_scope = config.getini("asyncio_default_test_loop_scope")
+    except ValueError:  # pytest-asyncio before 0.26
+        raise pytest.UsageError("rollback-isolation's fixtures need pytest-asyncio>=0.26") from None
+    if test_loop_scope != "session":  # else a test's loop is not the one its session's connection was made on
+        raise pytest.UsageError(
+            "rollback-isolation's fixtures run on the session's event loop: set asyncio_default_test_loop_scope = "
+            "session (and asyncio_default_fixture_loop_scope = session) in the pytest configuration"
+        )
     config.pluginmanager.register(_fixtures(pytest_asyncio, url), PLUGIN_NAME)
 
 
