@@ -1,8 +1,9 @@
 """A PEP 517 build backend for the rollback-isolation distribution: no dependencies, no network.
 
-The wheel's only module, ``rollback_isolation.py``, is the course's ``tests/isolation.py``
-copied byte for byte at build time (from an sdist: the copy the sdist carries). Nothing is
-generated into the repository, so the copyable file stays the one source.
+The wheel's module ``rollback_isolation.py`` is the course's ``tests/isolation.py`` copied byte
+for byte at build time (from an sdist: the copy the sdist carries). Nothing is generated into the
+repository, so the copyable file stays the one source. Next to it, ``rollback_isolation_plugin.py``
+(stored here) is the opt-in pytest plugin, the wheel's ``pytest11`` entry point.
 """
 
 import base64
@@ -15,6 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODULE = "rollback_isolation"
+PLUGIN = "rollback_isolation_plugin"  # the opt-in pytest plugin: a file of its own, so MODULE stays the copyable one
+ENTRY_POINTS = f"[pytest11]\nrollback_isolation = {PLUGIN}\n"
 WHEEL_TAG = "py3-none-any"
 
 
@@ -66,7 +69,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     dist_info = f"{_dist_name()}.dist-info"
     files = {
         f"{MODULE}.py": _source(),
+        f"{PLUGIN}.py": (HERE / f"{PLUGIN}.py").read_bytes(),
         f"{dist_info}/METADATA": _metadata().encode(),
+        f"{dist_info}/entry_points.txt": ENTRY_POINTS.encode(),
         f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: backend.py\nRoot-Is-Purelib: true\nTag: {WHEEL_TAG}\n".encode(),
     }
     record = [_record_line(name, data) for name, data in files.items()] + [f"{dist_info}/RECORD,,"]
@@ -86,6 +91,7 @@ def build_sdist(sdist_directory, config_settings=None):
         "pyproject.toml": (HERE / "pyproject.toml").read_bytes(),
         "backend.py": (HERE / "backend.py").read_bytes(),
         f"{MODULE}.py": _source(),
+        f"{PLUGIN}.py": (HERE / f"{PLUGIN}.py").read_bytes(),
         "PKG-INFO": _metadata().encode(),
     }
     name = f"{base}.tar.gz"
