@@ -72,6 +72,7 @@ from course.database import count_rows
 
 # %% [markdown]
 # ## 1. The project, file by file
+# <!-- topic:capstone-project -->
 #
 # The project lives in a fresh temporary directory, never in the repository's `tests/`. A small
 # cell magic, `%%project_file NAME`, writes the cell's text to `NAME` in that directory (like
@@ -715,7 +716,7 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 #
 # Four shapes of project need a little more (migrations, SQLModel, a sync app, expensive shared
 # data), and the helper can be copied, installed or swapped for a plugin: the next lesson,
-# [13 · Your own project](13_your_own_project.ipynb), runs each of them.
+# [13 · Your own project: the helper copied or installed, and the plugin](13_your_own_project.ipynb), runs each of them.
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (so
@@ -772,7 +773,7 @@ print("project removed:", not project.exists())
 #   override, not a savepoint around the test's own session.
 # - Point `DATABASE_URL` at the test database before importing the app.
 #
-# **Next:** [13 · Your own project](13_your_own_project.ipynb): migrations, SQLModel, sync apps,
+# **Next:** [13 · Your own project: the helper copied or installed, and the plugin](13_your_own_project.ipynb): migrations, SQLModel, sync apps,
 # shared data written once, and the helper next to the `pytest-sqla` plugin. Or back to the start,
 # [00 · Start here](00_start_here.ipynb), or the course's
 # [README](../README.md) for the schedule and how to run the course for others.

@@ -12,7 +12,7 @@
 # # 13 · Your own project: the helper copied or installed, and the plugin
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 30 min · **Exercises:** 11 min
+# **Teaching:** 34 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 12 (this notebook runs its project again), 04 and 05 (the helper)
 #
@@ -31,9 +31,9 @@ nb = setup("13")
 nb
 
 # %% [markdown]
-# Everything else this notebook uses. As in lesson 12, pytest runs in a subprocess on a project in
-# a temporary directory; `course.capstone` holds lesson 12's two helpers (write the project from
-# lesson 12's own cells, run `python -m pytest` on it and keep its summary line).
+# Everything else this notebook uses. As in <!-- ref:real-pytest-run -->lesson 12<!-- /ref -->, pytest runs in a subprocess on a project in
+# a temporary directory; `course.capstone` holds that notebook's two helpers (write the project
+# from its own cells, run `python -m pytest` on it and keep its summary line).
 
 # %%
 import json
@@ -52,18 +52,18 @@ from course.checks import l13
 from course.database import count_rows
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~30 min teaching + 11 min exercise and quizzes).** Part 1
-# rebuilds lesson 12's project in a few seconds. Parts 2 and 3 are the shapes learners ask about
+# **Instructor notes (whole notebook, ~34 min teaching + 12 min exercise and quizzes).** Part 1
+# rebuilds the capstone's project in a few seconds. Parts 2 and 3 are the shapes learners ask about
 # (migrations, SQLModel, sync apps, shared data); a workshop short of time can show only the run
 # cell of each. Part 4 is the comparison: let the room predict what pytest-sqla does to the sample
 # app out of the box before running the side-by-side cell. If a run cell fails with a traceback
 # instead of a summary, print `run.stdout` in a new cell.
 
 # %% [markdown]
-# ## 1. Lesson 12's project, again
+# ## 1. The capstone's project, again
 #
-# The project of lesson 12, file by file as that notebook wrote it (the exercise's file aside),
-# in a fresh temporary directory: the helper `isolation.py`, `pytest.ini`, `conftest.py`, two test
+# The project of <!-- ref:capstone-project -->lesson 12<!-- /ref -->, file by file as that notebook wrote it (the exercise's file aside),
+# in a fresh temporary directory: the helper `isolation.py`, `pytest.ini`, [`conftest.py`](../GLOSSARY.md#conftestpy), two test
 # files.
 
 # %%
@@ -89,7 +89,7 @@ test_database_url = sibling(nb.database_url, "master")
 print("the runs write to:", make_url(test_database_url).database.rsplit("/", 1)[-1])
 
 # %% [markdown]
-# The `%%project_file NAME` magic of lesson 12, to add files to the project (`--append` adds to one).
+# The `%%project_file NAME` magic of <!-- ref:capstone-project -->lesson 12<!-- /ref -->, to add files to the project (`--append` adds to one).
 
 # %%
 @register_cell_magic
@@ -101,7 +101,7 @@ def project_file(line, cell):
     print(f"{'added to' if '--append' in flags else 'wrote'} {path.name} ({len(path.read_text().splitlines())} lines)")
 
 # %% [markdown]
-# One run of the whole project first, as lesson 12 ended: the starting point is green.
+# One run of the whole project first, as <!-- ref:capstone-project -->lesson 12<!-- /ref --> ended: the starting point is green.
 
 # %%
 run, summary = capstone.pytest_run(project, nb.database_url, "-p", "no:sqla")
@@ -109,7 +109,7 @@ print(summary)
 assert (run.returncode, summary) == (0, "13 passed"), run.stdout[-2000:]
 
 # %% [markdown]
-# Thirteen passed, as in lesson 12. Now the shapes of project that need a little more.
+# Thirteen passed, as in <!-- ref:capstone-project -->lesson 12<!-- /ref -->. Now the shapes of project that need a little more.
 
 # %% [markdown]
 # ## 2. Migrations, SQLModel and sync apps
@@ -177,7 +177,7 @@ answer("13.1", "b")
 
 # %% [markdown]
 # **A sync app with `TestClient`.** The sync twins: `isolated_sessions`, `sync_session_dependency`,
-# and `with TestClient(app)` to run the lifespan. The snippet's app is a small sync app on the same
+# and `with TestClient(app)` to run the [lifespan](../GLOSSARY.md#lifespan). The snippet's app is a small sync app on the same
 # tables.
 
 # %%
@@ -218,9 +218,9 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 # Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
 # made per test, it costs per test. Django solves this with
 # `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
-# transaction, and each test runs inside a SAVEPOINT rolled back after it: it sees the shared data,
+# transaction, and each test runs inside a [SAVEPOINT](../GLOSSARY.md#savepoint) rolled back after it: it sees the shared data,
 # may change it, and the next test finds it intact. `tests/isolation.py` has
-# the same two layers: `isolated_async_sessions(engine)` for the outer transaction, and
+# the same two layers, [layered isolation](../GLOSSARY.md#layered-isolation): `isolated_async_sessions(engine)` for the [outer transaction](../GLOSSARY.md#outer-transaction), and
 # `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
 #
 # ```mermaid
@@ -238,7 +238,7 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 # ```
 #
 # The module fixture writes two animals once and logs each run; this module's `sessions` (which
-# the conftest's `client` uses) layers each test on top. A module- or session-scoped async fixture
+# the conftest's `client` uses) layers each test on top. A module- or [session-scoped](../GLOSSARY.md#function-scoped-fixture) async fixture
 # needs `loop_scope="session"`, so that its connection lives on the loop the tests use.
 
 # %%
@@ -318,14 +318,14 @@ assert len(created) == 1 and sum(rows.values()) == 0
 # both). How many times is the shared data written?
 # - **a)** Once: a module-scoped fixture runs once per run, whatever the number of processes.
 # - **b)** Four times, once per test, because each worker has its own database.
-# - **c)** Up to twice: once in each worker process that runs at least one of the module's tests.
-# - **d)** Never: under xdist module-scoped fixtures are skipped.
+# - **c)** Never: under xdist module-scoped fixtures are skipped.
+# - **d)** Up to twice: once in each worker process that runs at least one of the module's tests.
 
 # %% tags=["quiz-answer"]
-answer("13.2", "c")
+answer("13.2", "d")
 
 # %% [markdown]
-# A fixture's scope is counted per process: each xdist worker is a separate pytest with its own
+# A fixture's scope is counted per process: each [xdist](../GLOSSARY.md#xdist-worker) worker is a separate pytest with its own
 # fixtures (and, with the capstone's conftest, its own database).
 
 # %% [markdown]
@@ -378,7 +378,7 @@ shutil.copy(project / "test_animals.py", plugin_project)
 print(sorted(p.name for p in plugin_project.iterdir()))
 
 # %% [markdown]
-# The plugin's conftest. The override is written by hand (the plugin has no helper for it), and
+# The plugin's conftest. The [override](../GLOSSARY.md#dependency-override) is written by hand (the plugin has no helper for it), and
 # the client runs the lifespan as the capstone's does.
 
 # %%
@@ -565,5 +565,5 @@ print("project removed:", not project.exists())
 #   your app's (`expire_on_commit=False` for this one); it lacks layers, dependency helpers and
 #   the loud failure of an override that does not apply.
 #
-# **Previous:** [12 · Capstone](12_capstone.ipynb). **The end.** Back to the start:
+# **Previous:** [12 · Capstone: your own conftest.py](12_capstone.ipynb). **The end.** Back to the start:
 # [00 · Start here](00_start_here.ipynb), or the course's [README](../README.md).
