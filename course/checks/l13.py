@@ -51,4 +51,4 @@ async def check_session_options(options, plugin_project: Path, database_url: str
         raise ExerciseIncomplete(f"pytest said `{summary}`; pytest-sqla: {reason[:300]}")
     if options.get("expire_on_commit") is not False:
         raise ExerciseIncomplete(f"pytest said `{summary}`, but `expire_on_commit` is not False in {options!r}.")
-    print(f"Correct: the sample app's tests pass under pytest-sqla's fixtures ({summary}), no row left.")
+    print(f"Well done: the sample app's tests pass under pytest-sqla's fixtures ({summary}), no row left.")
