@@ -42,13 +42,16 @@ async def check_session_options(options, plugin_project: Path, database_url: str
         raise ExerciseIncomplete(f"The run left rows behind: {left}.")
     if completed.returncode != 0:
         if "MissingGreenlet" in output:
+            value = options.get("expire_on_commit", "missing")
+            why = ("your dict has no `expire_on_commit`, so SQLAlchemy's default, True, stays" if value == "missing"
+                   else f"`expire_on_commit` is {value!r}, and a non-empty string counts as true" if isinstance(value, str)
+                   else f"`expire_on_commit` is {value!r}")
             raise ExerciseIncomplete(
-                f"pytest said `{summary}`: the routes still hit `MissingGreenlet` reading what they committed. "
-                f"With your options, {options!r}, the sessions still expire every attribute on commit "
-                "(a non-empty string counts as true); the app's own sessionmaker does not.")
+                f"pytest said `{summary}`: the routes still hit `MissingGreenlet` reading what they committed, because "
+                f"the sessions still expire every attribute on commit: {why}. The app's own sessionmaker does not expire them.")
         refused = re.search(r"^E?\s*(.*(?:refused|not allowed|cannot).*)$", output, re.M | re.I)
         reason = refused.group(1).strip() if refused else output.strip().splitlines()[-1]
-        raise ExerciseIncomplete(f"pytest said `{summary}`; pytest-sqla: {reason[:300]}")
+        raise ExerciseIncomplete(f"pytest said `{summary}`: {reason[:300]}")
     if options.get("expire_on_commit") is not False:
         raise ExerciseIncomplete(f"pytest said `{summary}`, but `expire_on_commit` is not False in {options!r}.")
     print(f"Well done: the sample app's tests pass under pytest-sqla's fixtures ({summary}), no row left.")
