@@ -99,6 +99,8 @@ class Figures:
 
     def value(self, name: str) -> float | tuple[float, float]:
         parts = name.split(".")
+        if len(parts) == 4 and parts[0] == "sqla":
+            return sqla_ratio(parts[1], parts[2], parts[3])
         if len(parts) == 2 and parts[0] == "run":
             return self._run(parts[1])
         if len(parts) != 3:
@@ -199,6 +201,21 @@ def load(path: Path | str | None = None) -> Figures:
     if not isinstance(data, dict):
         raise FigureError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return Figures(data, _rel(path))
+
+
+SQLA_RESULTS = ROOT / "bench" / "results" / "pytest-sqla" / "floor.json"
+
+
+def sqla_ratio(db: str, requests: str, figure: str) -> float:
+    """``sqla.<db>.r<requests>.x_fixture``: pytest-sqla's CPU per test ÷ the recommended fixture's, from
+    the stored ``python -m bench.floor --pytest-sqla`` run (bench/results/pytest-sqla/floor.json)."""
+    if figure != "x_fixture" or not requests.startswith("r"):
+        raise FigureError(f"pytest-sqla figures look like 'sqla.postgresql.r1.x_fixture', not sqla.{db}.{requests}.{figure}")
+    data = json.loads(SQLA_RESULTS.read_text(encoding="utf-8"))
+    for row in data.get("summary", []):
+        if (row.get("backend"), str(row.get("requests_per_test")), row.get("variant")) == (db, requests[1:], "pytest-sqla"):
+            return float(row["x_floor"])
+    raise FigureError(f"{_rel(SQLA_RESULTS)} has no pytest-sqla row for {db} with {requests[1:]} request(s) per test")
 
 
 def _rel(path: Path) -> str:

@@ -46,6 +46,7 @@ SUMMARIES = {
     "10_speed_and_scale": "every isolation strategy measured on both databases; one database per xdist worker",
     "11_slow_suite": "`--durations`, a profiler and `-X importtime` find what makes a suite slow; the fix measured",
     "12_capstone": "a complete `conftest.py` assembled and run with the real pytest, serially and with xdist",
+    "13_your_own_project": "migrations, SQLModel, sync apps, shared data written once; the helper next to pytest-sqla",
 }
 
 

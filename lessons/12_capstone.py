@@ -12,7 +12,7 @@
 # # 12 · Capstone: your own conftest.py
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 55 min · **Exercises:** 12 min
+# **Teaching:** 45 min · **Exercises:** 12 min
 #
 # **Prerequisites:** 01 to 10 (this notebook puts their pieces together)
 #
@@ -24,8 +24,8 @@
 #   that no run leaves a row behind;
 # - prove that the suite notices when isolation is missing (a negative control), and tell an
 #   `IntegrityError` from leftover rows apart from one the test or the database's sequences caused;
-# - check your own project against a ten-point list, and adapt the conftest to SQLModel, a sync app,
-#   an Alembic-created schema and expensive shared data (layered isolation).
+# - check your own project against a ten-point list (adapted to other shapes of
+#   project in the next notebook).
 
 # %%
 from course.notebook import setup
@@ -60,19 +60,19 @@ from course.checks import l12
 from course.database import count_rows
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~55 min teaching + 12 min exercise and quizzes).** Part 1 (~8 min) is
+# **Instructor notes (whole notebook, ~45 min teaching + 12 min exercise and quizzes).** Part 1 (~8 min) is
 # reading code, not running it: walk through the conftest cell by cell and ask, for each block,
 # "which lesson showed what breaks without this?" (the checklist at the end has the answers). Part
 # 2 (~5 min) runs the real pytest in random order, then on two workers; each run takes a few
 # seconds, the `-n 2` run longest (three processes import the app). Part 3 (~5 min) is the negative
-# control: let the room predict which tests fail before running it, then the clean rerun. Parts 5
-# and 6 are deep dives for a workshop with time left. If a run cell fails with a traceback instead of a
+# control: let the room predict which tests fail before running it, then the clean rerun. If a run cell fails with a traceback instead of a
 # summary, print `last_run.stdout` in a new cell: the conftest is code the learner may have edited.
 # On PostgreSQL a run that hangs usually means a previous kernel still holds a connection in a
 # transaction on a worker database: restart the kernel and run from the top.
 
 # %% [markdown]
 # ## 1. The project, file by file
+# <!-- topic:capstone-project -->
 #
 # The project lives in a fresh temporary directory, never in the repository's `tests/`. A small
 # cell magic, `%%project_file NAME`, writes the cell's text to `NAME` in that directory (like
@@ -714,203 +714,9 @@ await l12.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # 10. **Prove it**: random order with a printed seed, a tripwire test, a row count after the run,
 #   and a negative control that fails (<!-- ref:order-dependence -->[01](01_naive_tests.ipynb)<!-- /ref -->, this notebook).
 #
-# Four shapes of project need a little more. Each gets a runnable snippet below, written into the
-# capstone project as two more test files and run by the real pytest at the end of part 6.
-
-# %% [markdown]
-# ## 5. Migrations, SQLModel and sync apps (deep dive)
-# %% [markdown]
-# **A schema made by migrations (Alembic).** Migrate once per run, in a wide fixture, then isolate
-# each test as before: migrations are DDL, far too slow per test (<!-- ref:isolation-benchmark -->lesson 10<!-- /ref -->'s drop/create). Alembic
-# is not pinned in this course, so `Base.metadata.create_all` stands in for the migration; with
-# Alembic the line is `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")`. The
-# snippet is sync: it serves the next two cases too.
-
-# %%
-# %%project_file test_own_sync.py
-import os
-
-import pytest
-from sqlalchemy import create_engine, make_url
-from isolation import fix_sqlite_savepoints, isolated_sessions
-
-from app.models import Animal, Base
-
-
-@pytest.fixture(scope="module")
-def sync_engine():
-    url = make_url(os.environ["DATABASE_URL"])  # the conftest pointed it at this process's database
-    sync_driver = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql+psycopg"
-    engine = create_engine(url.set(drivername=sync_driver))
-    fix_sqlite_savepoints(engine)  # before the first connection
-    Base.metadata.create_all(engine)  # with Alembic: command.upgrade(config, "head"), once
-    yield engine
-    engine.dispose()
-
-# %% [markdown]
-# **SQLModel.** SQLModel apps call `session.exec(...)`, which SQLAlchemy's `Session` does not have
-# (`AttributeError: 'Session' object has no attribute 'exec'`). The helper takes the session class
-# to make: `isolated_sessions(engine, class_=sqlmodel.Session)` (async:
-# `isolated_async_sessions(engine, class_=sqlmodel.ext.asyncio.session.AsyncSession)`). Version
-# note: SQLModel 0.0.50 installs with the pinned SQLAlchemy 2.1.9.
-
-# %%
-# %%project_file test_own_sync.py --append
-
-
-@pytest.mark.parametrize("run", [1, 2])
-def test_sqlmodel_sessions_isolate(sync_engine, run):
-    import sqlmodel
-
-    with isolated_sessions(sync_engine, class_=sqlmodel.Session) as factory:
-        with factory() as session:
-            assert session.exec(sqlmodel.select(Animal)).all() == []  # the other run's row is gone
-            session.add(Animal(name="Luna", species="cat"))
-            session.commit()  # releases a SAVEPOINT: nothing reaches the database
-            assert [a.name for a in session.exec(sqlmodel.select(Animal))] == ["Luna"]
-
-# %% [markdown]
-# **A sync app with `TestClient`.** The sync twins: `isolated_sessions`, `sync_session_dependency`,
-# and `with TestClient(app)` to run the lifespan. The snippet's app is a small sync app on the same
-# tables.
-
-# %%
-# %%project_file test_own_sync.py --append
-
-
-from fastapi import Depends, FastAPI
-from fastapi.testclient import TestClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from isolation import override_dependency, sync_session_dependency
-
-sync_app = FastAPI()
-
-
-def get_db():  # the app's real dependency: a session on the app's own engine
-    raise RuntimeError("the test forgot the override")
-
-
-@sync_app.post("/animals", status_code=201)
-def add_animal(name: str, db: Session = Depends(get_db)):
-    db.add(Animal(name=name, species="dog"))
-    db.commit()
-    return {"names": sorted(db.scalars(select(Animal.name)))}
-
-
-@pytest.mark.parametrize("run", [1, 2])
-def test_a_sync_app_with_testclient(sync_engine, run):
-    with isolated_sessions(sync_engine) as factory:
-        with override_dependency(sync_app, get_db, sync_session_dependency(factory)):
-            with TestClient(sync_app) as client:
-                assert client.post("/animals", params={"name": "Rex"}).json() == {"names": ["Rex"]}
-
-# %% [markdown]
-# ## 6. Expensive shared data, written once: layered isolation (deep dive)
-#
-# Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
-# made per test, it costs per test. Django solves this with
-# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
-# transaction, and each test runs inside a SAVEPOINT rolled back after it: it sees the shared data,
-# may change it, and the next test finds it intact. `tests/isolation.py` has
-# the same two layers: `isolated_async_sessions(engine)` for the outer transaction, and
-# `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
-#
-# ```mermaid
-# sequenceDiagram
-#     participant M as module fixture (once)
-#     participant T as each test
-#     participant D as database connection
-#     M->>D: BEGIN (never committed)
-#     M->>D: INSERT shared rows
-#     T->>D: SAVEPOINT (nested_async_sessions)
-#     T->>D: the test's writes, its commits = RELEASE of inner savepoints
-#     T->>D: ROLLBACK TO SAVEPOINT (the test's writes are gone)
-#     Note over T,D: the next test starts from the shared rows again
-#     M->>D: ROLLBACK after the module's last test, 0 rows left
-# ```
-#
-# The module fixture writes two animals once and logs each run; this module's `sessions` (which
-# the conftest's `client` uses) layers each test on top. A module- or session-scoped async fixture
-# needs `loop_scope="session"`, so that its connection lives on the loop the tests use.
-
-# %%
-# %%project_file test_own_layered.py
-from pathlib import Path
-
-import pytest
-import pytest_asyncio
-from isolation import isolated_async_sessions, nested_async_sessions
-
-from app.models import Animal
-
-CREATED = Path(__file__).with_name("shared_data_created.log")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shelter(engine):
-    async with isolated_async_sessions(engine) as outer:
-        async with outer() as session:  # closed before the tests run
-            session.add_all([Animal(name="Rex", species="dog"), Animal(name="Luna", species="cat")])
-            await session.commit()  # into the outer transaction, not the database
-        with CREATED.open("a") as log:
-            log.write("shared animals created\n")
-        yield outer
-
-
-@pytest.fixture
-async def sessions(shelter):  # replaces the conftest's `sessions` in this module only
-    async with nested_async_sessions(shelter) as factory:
-        yield factory
-
-# %% [markdown]
-# The tests: each sees exactly the two shared animals, adds its own; one tries a shared name again.
-
-# %%
-# %%project_file test_own_layered.py --append
-
-
-async def names(client) -> list[str]:
-    return sorted(animal["name"] for animal in (await client.get("/animals")).json())
-
-
-@pytest.mark.parametrize("run", [1, 2, 3])
-async def test_each_test_starts_from_the_shared_data(client, run):
-    assert await names(client) == ["Luna", "Rex"]  # no other test's Max
-    assert (await client.post("/animals", json={"name": "Max", "species": "dog"})).status_code == 201
-    assert await names(client) == ["Luna", "Max", "Rex"]
-
-
-async def test_the_shared_rows_are_real_rows(client):
-    assert (await client.post("/animals", json={"name": "Rex", "species": "cat"})).status_code == 409
-
-# %% [markdown]
-# Now the four cases, in random order: the sync file (migrate once, SQLModel, `TestClient`) and the
-# layered file. Then the proofs: how many times the shared data was created, and the rows left.
-
-# %%
-code, summary = pytest_run("test_own_sync.py", "test_own_layered.py", "-p", "randomly", "--randomly-seed=12")
-created = (project / "shared_data_created.log").read_text().splitlines()
-rows = await rows_everywhere()
-print(summary)
-print("shared data created:", len(created), "time(s) for 4 tests")
-print("rows left in the test database:", rows["master"])
-assert (code, summary) == (0, "8 passed"), last_run.stdout[-2000:]
-assert len(created) == 1 and sum(rows["master"].values()) == 0
-
-# %% [markdown]
-# Eight passed: the SQLModel and `TestClient` runs each found an empty table, each layered test
-# found the two shared animals and none of its neighbours' Max, and the shared data was written once
-# for four tests; nothing reached the database. Two rules (see the helper's docstring): every
-# session that writes during the layer comes from its factory, and the session that wrote the
-# shared data is closed before the tests run.
-
-# %% [markdown]
-# What it saves, from the stored run of the course's layered benchmark (`python -m bench.layered`:
-# the same tests with an expensive set-up, a password hash, per test or written once):
-
-# %% tags=["nbval-ignore-output"]
-display(Markdown(benchlab.layered_table()))
+# Four shapes of project need a little more (migrations, SQLModel, a sync app, expensive shared
+# data), and the helper can be copied, installed or swapped for a plugin: the next lesson,
+# [13 · Your own project: the helper copied or installed, and the plugin](13_your_own_project.ipynb), runs each of them.
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (so
@@ -947,10 +753,6 @@ print("project removed:", not project.exists())
 #   pytest-randomly 5.1: [README](https://github.com/pytest-dev/pytest-randomly).
 # - httpx 0.28: [transports](https://www.python-httpx.org/advanced/transports/) (`ASGITransport`);
 #   respx 0.23: [guide](https://lundberg.github.io/respx/guide/).
-# - SQLModel: [testing with a session override](https://sqlmodel.tiangolo.com/tutorial/fastapi/tests/);
-#   Alembic: [running migrations from code](https://alembic.sqlalchemy.org/en/latest/api/commands.html).
-# - Django: [`TestCase.setUpTestData`](https://docs.djangoproject.com/en/stable/topics/testing/tools/#django.test.TestCase.setUpTestData),
-#   the idea behind part 5.
 # - PostgreSQL 15: [sequence functions](https://www.postgresql.org/docs/15/functions-sequence.html)
 #   (`setval`, and why sequences are not rolled back).
 # - The article of the [claim check](../GLOSSARY.md#claim-check): cmdragon, "如何在FastAPI中玩转'时光倒流'的数据库事务回滚测试？",
@@ -962,8 +764,7 @@ print("project removed:", not project.exists())
 #   database per process, one engine and schema per run, rollback isolation per test, the session
 #   override, fakes for mail and payments, a lifespan-aware client.
 # - `tests/isolation.py` is app-agnostic: copy it next to your conftest. It takes your session class
-#   (SQLModel), has sync twins for `TestClient` apps, and layers: shared data written once in an
-#   outer transaction, a SAVEPOINT per test on top.
+#   (SQLModel), has sync twins for `TestClient` apps, and layers (the next notebook).
 # - Run the suite in random order with a fixed, printed seed, in file order and with `-n`: all
 #   must pass and leave zero rows in every test database.
 # - Keep a negative control: without the session override the same suite fails with `409`s from
@@ -972,5 +773,7 @@ print("project removed:", not project.exists())
 #   override, not a savepoint around the test's own session.
 # - Point `DATABASE_URL` at the test database before importing the app.
 #
-# **The end.** Back to the start: [00 · Start here](00_start_here.ipynb), or the course's
+# **Next:** [13 · Your own project: the helper copied or installed, and the plugin](13_your_own_project.ipynb): migrations, SQLModel, sync apps,
+# shared data written once, and the helper next to the `pytest-sqla` plugin. Or back to the start,
+# [00 · Start here](00_start_here.ipynb), or the course's
 # [README](../README.md) for the schedule and how to run the course for others.
