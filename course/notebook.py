@@ -25,7 +25,7 @@ from course import database
 # Plugins useless inside a cell (or a lesson's pytest process) whose imports (nbformat and
 # jsonschema; schemathesis and hypothesis) cost seconds per pytest start: the same three that
 # pyproject.toml's addopts turn off for the suite.
-PLUGINS_OFF = ("-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest")
+PLUGINS_OFF = ("-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:sqla")
 PYTEST_ARGS = ("-q", "--color=no", "-p", "no:randomly", "-p", "no:cacheprovider", *PLUGINS_OFF,
                "-p", "course.notebook",  # its pytest_runtest_makereport: "the database server went away"
                "-W", "ignore::pytest.PytestAssertRewriteWarning")

@@ -499,7 +499,7 @@ def pytest_start_up(*options: str) -> dict:
             "nbval.plugin": "nbval.plugin" in modules}
 
 # %%
-UNUSED_PLUGINS_OFF = ["-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+UNUSED_PLUGINS_OFF = ["-p", "no:nbval", "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:sqla"]
 installed, trimmed = pytest_start_up(), pytest_start_up(*UNUSED_PLUGINS_OFF)
 for name, run in [("as installed", installed), ("plugins off", trimmed)]:
     print(f"{name:13} nbformat imported: {run['nbformat']}")
@@ -533,9 +533,9 @@ assert "csv" in by_statement and "csv" not in by_function and not installed["nbv
 
 # %% [markdown]
 # The fix is configuration, not code: this repository's
-# `pyproject.toml` has `addopts = "... -p no:nbval -p no:schemathesis -p no:hypothesispytest"`, and
-# `run-tests.sh` turns nbval back on for the notebook steps only (`pytest -p nbval ...`: a later `-p`
-# wins). Subprocesses that do not read `pyproject.toml` (the benchmark's) pass the options themselves.
+# `pyproject.toml` has `addopts = "... -p no:nbval -p no:schemathesis -p no:hypothesispytest -p no:sqla"`,
+# and `run-tests.sh` turns nbval back on for the notebook steps only (`pytest -p nbval ...`: a later
+# `-p` wins; pytest-sqla comes back the same way, `-p sqla`, where <!-- ref:helper-or-plugin -->lesson 13<!-- /ref --> runs it). Subprocesses that do not read `pyproject.toml` (the benchmark's) pass the options themselves.
 
 # %% [markdown]
 # ### Tests per second, one request per test

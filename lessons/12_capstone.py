@@ -397,8 +397,8 @@ async def test_an_unreachable_provider_is_502(client, reservation, payments):
 # `pytest_run` runs `python -m pytest` in the project directory, with this notebook's database in
 # `DATABASE_URL`, and keeps pytest's last line (the summary) without its duration. Two options keep
 # the run small and clean: `-p no:cacheprovider` (no `.pytest_cache` left anywhere) and `-p no:nbval
-# -p no:schemathesis -p no:hypothesispytest` (plugins installed in this environment for other steps,
-# useless here: loading them costs each pytest process more than a second, <!-- ref:plugin-startup -->lesson 11<!-- /ref -->).
+# -p no:schemathesis -p no:hypothesispytest -p no:sqla` (plugins installed in this environment for other
+# steps, pytest-sqla for the comparison of <!-- ref:helper-or-plugin -->lesson 13<!-- /ref -->; useless here: loading them costs each pytest process more than a second, <!-- ref:plugin-startup -->lesson 11<!-- /ref -->).
 
 # %%
 def pytest_run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -406,7 +406,7 @@ def pytest_run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]
     global last_run
     last_run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", "-p", "no:nbval",
-         "-p", "no:schemathesis", "-p", "no:hypothesispytest", *args],
+         "-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:sqla", *args],
         cwd=project, capture_output=True, text=True, timeout=120,
         env={**os.environ, "DATABASE_URL": nb.database_url, "COLUMNS": "200", **(env or {})},
     )

@@ -431,11 +431,13 @@ answer("13.3", "c")
 # The side-by-side run: the same nine tests, by the real pytest, under the course's helper (the
 # capstone's conftest, `-p no:sqla`), then under pytest-sqla out of the box, then under pytest-sqla
 # with `{"expire_on_commit": False}`. After each run, the rows left in the test database. The
-# plugin runs with `-o sqla_schema=none`: the helper's run has made the schema, as your migrations would.
+# plugin runs with `-p sqla` (this repository turns the plugin off everywhere else: it loads in every
+# pytest process once installed) and `-o sqla_schema=none`: the helper's run has made the schema, as
+# your migrations would.
 
 # %%
 runs = {}
-plugin_args = ("-o", "sqla_schema=none")
+plugin_args = ("-p", "sqla", "-o", "sqla_schema=none")
 for label, directory, args, options in [
         ("helper (tests/isolation.py)", project, ("test_animals.py", "-p", "no:sqla"), None),
         ("pytest-sqla, out of the box", plugin_project, plugin_args, {}),

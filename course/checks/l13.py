@@ -34,7 +34,7 @@ async def check_session_options(options, plugin_project: Path, database_url: str
     if json.loads(encoded) != options:
         raise ExerciseIncomplete("Keep to plain values with string keys: the check passes the dict to pytest as JSON.")
     completed, summary = capstone.pytest_run(
-        plugin_project, database_url, "-o", "sqla_schema=none",
+        plugin_project, database_url, "-p", "sqla", "-o", "sqla_schema=none",
         env={"PYTEST_SQLA_URL": test_database_url, "SESSION_OPTIONS": encoded})
     left = {table: n for table, n in (await count_rows(test_database_url)).items() if n}
     output = completed.stdout + completed.stderr
