@@ -264,6 +264,13 @@ def check_test(
         raise ExerciseIncomplete(f"pytest found no test {names}: is it still named like that, and async where it awaits?")
     if real.code != 0:
         details = "\n".join(f"  {line}" for line in real.failures) or real.output.strip()[-1500:]
+        if "IsolationBreach" in real.output:
+            raise ExerciseIncomplete(
+                "in your test a session of another engine started a transaction while the test's isolated sessions "
+                "were in place, and tests/isolation.py stopped it before it wrote (IsolationBreach): its commit would "
+                "have been a real COMMIT that outlives the test. Put rows in place through the test's own sessions "
+                f"(`async with sessions() as session:`).\n{details}"
+            )
         raise ExerciseIncomplete(
             f"your test fails against the real app, which behaves correctly here, so the test needs fixing:\n{details}"
         )
