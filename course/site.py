@@ -464,7 +464,7 @@ page to run it yourself.
 def setup_page(settings: guide.Settings, linker: Linker) -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     laptop = _readme_section(readme, "Set up (two commands)")
-    database = _readme_section(readme, "SQLite or PostgreSQL")
+    database = _readme_section(readme, "PostgreSQL or SQLite")
     if settings.is_placeholder:
         binder = ("This copy of the course is not published yet, so it has no Binder link. Whoever publishes it runs "
                   "`python -m course publish OWNER/NAME` once; every lesson page then has a *Launch on Binder* "

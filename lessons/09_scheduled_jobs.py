@@ -641,8 +641,8 @@ assert not post_scheduler.running
 # %% [markdown]
 # Without `with`, Starlette's `TestClient` sends no lifespan events: the post's tests start no
 # scheduler at all, so the scheduler set-up they come with is never run by a test; it runs for the
-# first time in production, in every worker. A suite that enters the lifespan per test (`with
-# TestClient(app)` or `LifespanManager` in each test or in a [function-scoped](../GLOSSARY.md#function-scoped-fixture) fixture) starts one per
+# first time in production, in every worker. A suite that enters the lifespan per test
+# (`with TestClient(app)` or `LifespanManager` in each test or in a [function-scoped](../GLOSSARY.md#function-scoped-fixture) fixture) starts one per
 # test; entered once, in a session-scoped fixture, it starts one for the whole run.
 #
 # Now "trigger it by hand" with our job. Called by hand, `run_expiry_job`

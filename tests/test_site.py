@@ -301,3 +301,12 @@ def test_the_reference_pages_come_from_the_files_that_exist(tmp_path, monkeypatc
     assert pages["workshop-half-day"].source == "workshop/half-day.md"
     (tmp_path / "GLOSSARY.md").write_text("# Glossary\n")
     assert "glossary" in {page.name for page in site.extra_pages()}
+
+
+def test_the_setup_page_is_made_from_the_readme_as_it_is():
+    """The setup page quotes README sections by their headings: a renamed heading fails here, not only in
+    scripts/site-check's build."""
+    page = site.setup_page(PLACEHOLDER, linker())
+    assert "## Which database" in page and "DATABASE_URL" in page
+    with pytest.raises(site.SiteError, match="no section '## No such heading'"):
+        site._readme_section("## Another\ntext\n", "No such heading")  # negative control
