@@ -29,8 +29,12 @@ BACKEND = backend(selected_url())
 
 
 @pytest.fixture
-def loop_free_engine(database_url):
-    """An engine any event loop may use: NullPool opens a connection per checkout, on the caller's loop."""
+def loop_free_engine(database_url, engine):
+    """An engine any event loop may use: NullPool opens a connection per checkout, on the caller's loop.
+
+    ``engine`` is requested for its side effect only: it creates the schema once per run, and this
+    test may be the run's first (random order, or a fresh clone whose database file is new).
+    """
     engine = create_async_engine(database_url, poolclass=NullPool)
     iso.fix_sqlite_savepoints(engine)
     if engine.dialect.name == "sqlite":
