@@ -2,9 +2,9 @@
 
 It calls ``session.rollback()`` after the ``IntegrityError``. In production that "works"
 (it throws away the whole transaction, including any earlier work of the request). Under a
-test fixture that owns the transaction it breaks the test: see notebook 05.
+test fixture that owns the transaction it breaks the test: see notebook 07.
 The real app does not mount this router; a notebook includes it into its own app.
-``POST /naive/adoptions`` is the reservation without the database's guarantees (notebook 07).
+``POST /naive/adoptions`` is the reservation without the database's guarantees (notebook 11).
 """
 
 from typing import Annotated
@@ -35,7 +35,7 @@ async def register_arrival_naive(body: ArrivalIn, session: Annotated[AsyncSessio
     raise HTTPException(status.HTTP_409_CONFLICT, f"All candidate names are taken: {', '.join(body.candidates)}.")
 
 
-# --- check-then-write: the reservation as it is often written (lesson 07 races it) ----------
+# --- check-then-write: the reservation as it is often written (lesson 11 races it) ----------
 #
 # Two steps, each a plain function so a lesson can run them for two sessions in a chosen order.
 # Between the check and the write nothing stops another request from passing the same check:

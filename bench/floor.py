@@ -363,7 +363,7 @@ def write_results(out: Path, result: dict) -> str:
         f"laptop; here the recommended fixture ran at up to {best_one:.0f} tests/s in one process and {best:.0f} with "
         f"`-n 2`, on {machine['cpus']} CPUs shared with other jobs. The verdict on the claim, "
         "<!-- verdict:rollback-500-tests-per-second -->not reproduced here<!-- /verdict -->, is given once, in "
-        "<!-- ref:rollback-speed-claim -->lesson 10<!-- /ref -->.\n"
+        "<!-- ref:rollback-speed-claim -->lesson 14<!-- /ref -->.\n"
         + "".join(f"\n{note}\n" for note in result["notes"])
     )
     return table

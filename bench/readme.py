@@ -88,7 +88,7 @@ def bullets(results: dict, lifespan_once: dict | None) -> list[str]:
                f"(each writes through the API and reads back) takes a median {ms}. The app's lifespan, entered "
                "for every test by the benchmark's client fixture, costs well under a millisecond of that since the "
                "app builds its outgoing client's TLS context once per process (`app/http.py`; "
-               "<!-- ref:tls-context-once -->lesson 11<!-- /ref --> measures it).")
+               "<!-- ref:tls-context-once -->lesson 15<!-- /ref --> measures it).")
 
     names = {"delete": "DELETE", "truncate": "TRUNCATE", "dropcreate": "drop/create", "freshdb": "a fresh database per test"}
     parts = []
@@ -105,7 +105,7 @@ def bullets(results: dict, lifespan_once: dict | None) -> list[str]:
     out.append("**Rollback fixtures are typically 2 to 3 times as fast as manual cleanup**, a claim (in our words) of "
                "*Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks* (a Python-upgrade "
                f"consultancy's blog, 2025): {_registered_verdict('rollback-2-3x-faster-than-cleanup')}, the verdict of "
-               "<!-- ref:rollback-speed-claim -->lesson 10<!-- /ref -->'s claim check, from each cleanup strategy's time divided by rollback's: "
+               "<!-- ref:rollback-speed-claim -->lesson 14<!-- /ref -->'s claim check, from each cleanup strategy's time divided by rollback's: "
                + ", ".join(parts) + ".")
 
     if "postgresql" in backends:

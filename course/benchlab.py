@@ -1,6 +1,6 @@
 """The benchmark seen from a notebook: read the stored results, draw them, measure a little live.
 
-Lesson 10 teaches what the numbers mean, not how the benchmark drives pytest; the plumbing
+Lesson 14 teaches what the numbers mean, not how the benchmark drives pytest; the plumbing
 (work directories, subprocesses, the JSON layout of ``bench/results/results.json``) lives here
 so that a lesson cell stays one call:
 

@@ -1,9 +1,9 @@
-"""Lesson 12's capstone project, rebuilt for lesson 13 from lesson 12's own cells.
+"""Lesson 16's capstone project, rebuilt for lesson 17 from lesson 16's own cells.
 
-Lesson 12 writes its project with ``%%project_file NAME`` cells; :func:`write_project` reads those
+Lesson 16 writes its project with ``%%project_file NAME`` cells; :func:`write_project` reads those
 cells from ``lessons/12_capstone.py`` (the exercise's file excepted) and writes the same files, the
-``conftest_*.py`` parts joined into ``conftest.py`` as lesson 12 joins them. So lesson 13 runs the
-very project lesson 12 explains, without a copy that could drift from it.
+``conftest_*.py`` parts joined into ``conftest.py`` as lesson 16 joins them. So lesson 17 runs the
+very project lesson 16 explains, without a copy that could drift from it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 from course.notebook import PLUGINS_OFF
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON_12 = ROOT / "lessons" / "12_capstone.py"
+LESSON_12 = ROOT / "lessons" / "16_capstone.py"
 EXERCISE_FILES = {"test_adopters.py"}
 
 
 def project_cells(source: str | None = None) -> list[tuple[str, bool, str]]:
-    """``(file name, append, text)`` of every ``%%project_file`` cell of lesson 12, in order."""
+    """``(file name, append, text)`` of every ``%%project_file`` cell of lesson 16, in order."""
     source = LESSON_12.read_text(encoding="utf-8") if source is None else source
     found = []
     for cell in re.split(r"^# %%(?!project_file).*\n", source, flags=re.M):
@@ -33,7 +33,7 @@ def project_cells(source: str | None = None) -> list[tuple[str, bool, str]]:
 
 
 def write_project(project: Path) -> list[str]:
-    """Write lesson 12's project (``isolation.py``, ``pytest.ini``, ``conftest.py``, the tests) into ``project``."""
+    """Write lesson 16's project (``isolation.py``, ``pytest.ini``, ``conftest.py``, the tests) into ``project``."""
     import tests.isolation
 
     project.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def write_project(project: Path) -> list[str]:
 
 
 def pytest_run(directory: Path, database_url: str, *args: str, env: dict[str, str] | None = None):
-    """``python -m pytest`` in ``directory`` (as lesson 12's ``pytest_run``): the completed process and
+    """``python -m pytest`` in ``directory`` (as lesson 16's ``pytest_run``): the completed process and
     pytest's summary line without its duration and its count of warnings."""
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--color=no", "-p", "no:cacheprovider", *PLUGINS_OFF, *args],

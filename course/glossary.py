@@ -69,7 +69,7 @@ def load_terms(path: Path | None = None) -> list[Term]:
 
 
 def lesson_titles(lessons_dir: Path | None = None) -> dict[str, tuple[str, str]]:
-    """``{"04": ("04_rollback_fixtures", "Rollback fixtures")}`` from each lesson's title line."""
+    """``{"05": ("05_rollback_fixtures", "Rollback fixtures")}`` from each lesson's title line."""
     out = {}
     for path in sorted((lessons_dir or LESSONS).glob("[0-9][0-9]_*.py")):
         title = re.search(r"^# # \d\d · (.+?)\s*$", path.read_text(encoding="utf-8"), re.M)

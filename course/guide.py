@@ -194,7 +194,7 @@ def _how_many(cells: list) -> str:
 
 
 def bank_answers(stem: str, bank_dir: Path | None = None) -> tuple[dict[str, str | None], list[str]]:
-    """Each quiz's right letter (``{"04.1": "b"}``, None where no option matches), and the problems.
+    """Each quiz's right letter (``{"05.1": "b"}``, None where no option matches), and the problems.
 
     The letters tried are the keys of the quiz's feedback table (one per option).
     """

@@ -10,7 +10,7 @@ Every other place that sends the reader to a lesson names the topic, not the num
 
     ... on the session loop scope (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->).
     ... (<!-- ref:create-savepoint,sqlite-savepoint-fix -->lessons 04 and 05<!-- /ref -->)
-    ... ([<!-- ref:create-savepoint -->04](04_rollback_fixtures.ipynb)<!-- /ref -->)
+    ... ([<!-- ref:create-savepoint -->04](05_rollback_fixtures.ipynb)<!-- /ref -->)
 
 The text between the markers is what the reader sees; its two-digit numbers (in order, one per
 topic) and its notebook file names are derived from where the topics are declared.

@@ -98,8 +98,8 @@ for path, operations in shelter.openapi()["paths"].items():
 
 # %% [markdown]
 # Animals and adopters are created and read; `POST /animals/arrivals` registers a newcomer under the
-# first free name from a list of candidates (<!-- ref:retry-routes -->lesson 06<!-- /ref --> tests its retry); adoptions are reserved, then
-# paid through the gateway (<!-- ref:mock-gateway -->lesson 08<!-- /ref --> mocks it). Each part of the app lives in one obvious module, and
+# first free name from a list of candidates (<!-- ref:retry-routes -->lesson 09<!-- /ref --> tests its retry); adoptions are reserved, then
+# paid through the gateway (<!-- ref:mock-gateway -->lesson 12<!-- /ref --> mocks it). Each part of the app lives in one obvious module, and
 # the first line of each module's docstring says what it is for:
 
 # %%

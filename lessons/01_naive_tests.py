@@ -72,7 +72,7 @@ REX = {"name": "Rex", "species": "dog"}
 # Points learners get wrong:
 # - "Just delete everything at the start of each test." It does make the first two tests pass, but it
 #   hides `test_rex_is_listed`'s dependency (it would fail *reliably* only if it ran first) and it is
-#   slow on real schemas (<!-- ref:isolation-benchmark -->lesson 10<!-- /ref --> measures it).
+#   slow on real schemas (<!-- ref:isolation-benchmark -->lesson 14<!-- /ref --> measures it).
 # - "The 409 is a bug in the app." No: the app is right; the test assumed an empty database.
 # - "In-memory SQLite fixes it." The claim check answers that; the key fact is that nothing connects
 #   that database to the app.
@@ -364,7 +364,7 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
 # override; <!-- ref:dependency-override -->lesson 02<!-- /ref -->), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 03 and 05<!-- /ref -->
+# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 03 and 07<!-- /ref -->
 # show bugs that only one backend exhibits).
 
 # %%
@@ -445,7 +445,7 @@ print("rows:", await count_rows(nb.database_url))
 # %% [markdown]
 # ## 5. A preview of the cure: one transaction per test, never committed
 #
-# `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 04<!-- /ref --> builds it line by line) runs each test inside one database
+# `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 05<!-- /ref --> builds it line by line) runs each test inside one database
 # transaction that is never committed. Every session the app opens joins that transaction inside a
 # `SAVEPOINT` of its own (`join_transaction_mode="create_savepoint"`), so the app's `commit()` and
 # `rollback()` behave normally, and at the end of the test the [outer transaction](../GLOSSARY.md#outer-transaction) is rolled back. The

@@ -80,7 +80,7 @@ app.dependency_overrides
 
 # %% [markdown]
 # The fixtures this notebook builds on. `sessions` comes from `tests/isolation.py`: a factory of
-# sessions that all live inside one transaction that is rolled back after the test (<!-- ref:rollback-fixture -->lesson 04<!-- /ref -->
+# sessions that all live inside one transaction that is rolled back after the test (<!-- ref:rollback-fixture -->lesson 05<!-- /ref -->
 # takes it apart line by line; here it is a black box). `bare_client` calls the app in-process, with
 # nothing else: no override, no [lifespan](../GLOSSARY.md#lifespan). `app_engine` is the app's *own* engine, for the tests that
 # (by mistake) reach it; it is disposed at teardown, because its pooled connections belong to the [event loop](../GLOSSARY.md#loop-scope)
@@ -591,7 +591,7 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - FastAPI 0.165: [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/)
 #   and [Sub-dependencies](https://fastapi.tiangolo.com/tutorial/dependencies/sub-dependencies/).
 # - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites),
-#   the recipe behind `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 04<!-- /ref -->).
+#   the recipe behind `tests/isolation.py` (<!-- ref:isolation-helper -->lesson 05<!-- /ref -->).
 # - respx 0.23: [Guide](https://lundberg.github.io/respx/guide/), used by the `payments` fixture.
 
 # %% [markdown] tags=["key-points"]

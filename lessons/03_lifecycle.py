@@ -500,7 +500,7 @@ run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
 # rollback?" (2023, FastAPI 0.95, SQLAlchemy 2.0) builds its tests on a setup found in many
 # tutorials: a session-scoped `event_loop` fixture that creates a new loop, and a client fixture that
 # passes the app straight to `httpx.AsyncClient`. The same two pieces, against the pinned versions
-# (the route the question tests is the subject of <!-- ref:retry-routes -->lesson 06<!-- /ref -->; here only the setup):
+# (the route the question tests is the subject of <!-- ref:retry-routes -->lesson 09<!-- /ref -->; here only the setup):
 
 # %%
 import asyncio
@@ -741,4 +741,4 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 #   assert their effects right away. `Depends(scope="function")` (FastAPI >= 0.121) exits before the
 #   response.
 #
-# **Next:** [04 · Rollback fixtures](04_rollback_fixtures.ipynb)
+# **Next:** [05 · Rollback fixtures](05_rollback_fixtures.ipynb)

@@ -470,7 +470,7 @@ def test_run_tests_fails_the_cell_on_any_other_outcome(pytest_exit_code, code, e
 
 
 def test_lesson_describes_its_database():
-    lesson = notebook.Lesson("07", "sqlite+aiosqlite:////somewhere/.data/shelter_test_nb07.sqlite")
+    lesson = notebook.Lesson("11", "sqlite+aiosqlite:////somewhere/.data/shelter_test_nb11.sqlite")
     assert lesson.backend == "sqlite"
-    assert repr(lesson) == "Lesson 07 on SQLite (aiosqlite), file shelter_test_nb07.sqlite"
-    assert notebook.Lesson("07", "postgresql+asyncpg://u@h:5/shelter_test_nb07").backend == "postgresql"
+    assert repr(lesson) == "Lesson 11 on SQLite (aiosqlite), file shelter_test_nb11.sqlite"
+    assert notebook.Lesson("11", "postgresql+asyncpg://u@h:5/shelter_test_nb11").backend == "postgresql"

@@ -343,8 +343,8 @@ async def test_a_server_that_goes_away_is_recognised_as_such(database_url):
 def test_test_databases_are_named_after_the_learners_database_so_distinct_names_never_collide():
     learners = ["alice", "bob", "alice2"]
     siblings = {name: {make_url(database.sibling_url(PG.replace("/shelter", f"/{name}"), s)).database
-                       for s in ("master", "gw0", "gw1", "nb03", "nb06")} for name in learners}
-    assert siblings["alice"] == {"alice_test_master", "alice_test_gw0", "alice_test_gw1", "alice_test_nb03", "alice_test_nb06"}
+                       for s in ("master", "gw0", "gw1", "nb03", "nb09")} for name in learners}
+    assert siblings["alice"] == {"alice_test_master", "alice_test_gw0", "alice_test_gw1", "alice_test_nb03", "alice_test_nb09"}
     everyone = [db for names in siblings.values() for db in names]
     assert len(everyone) == len(set(everyone)), "two learners would share a test database"
     assert not set(everyone) & set(learners), "a test database would be a learner's own database"
@@ -495,7 +495,7 @@ def _run_as_a_notebook_cell(tmp_path, url: str) -> str:
 
 @pytest.mark.subprocess  # a pytest run of its own, with the notebooks' options
 def test_a_notebook_test_run_says_the_database_server_went_away(tmp_path):
-    output = _run_as_a_notebook_cell(tmp_path, "postgresql+asyncpg://u:s3cret@127.0.0.1:1/shelter_test_nb07")
+    output = _run_as_a_notebook_cell(tmp_path, "postgresql+asyncpg://u:s3cret@127.0.0.1:1/shelter_test_nb11")
     assert "the database server at 127.0.0.1:1 went away during the test run" in output, output
     assert "restart the kernel" in output
     assert "1 failed" in output and "passed" not in output, output  # stopped after the first

@@ -46,7 +46,7 @@ def test_every_lesson_links_the_first_use_of_each_term():
 
 
 def test_the_built_notebooks_carry_the_links():
-    for stem in ("04_rollback_fixtures", "12_capstone"):
+    for stem in ("05_rollback_fixtures", "16_capstone"):
         lesson = (ROOT / "lessons" / f"{stem}.py").read_text(encoding="utf-8")
         for folder in ("notebooks", "solutions"):
             built = (ROOT / folder / f"{stem}.ipynb").read_text(encoding="utf-8")

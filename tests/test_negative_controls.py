@@ -49,7 +49,7 @@ async def delete_animals(engine: AsyncEngine, *names: str) -> None:
 
 def naive_app(connection) -> FastAPI:
     """A fresh app with only the naive retry route, its sessions bound to ``connection`` in the
-    DEFAULT join mode (no ``join_transaction_mode``): the setup lesson 04 warns about."""
+    DEFAULT join mode (no ``join_transaction_mode``): the setup lesson 05 warns about."""
     demo = FastAPI()
     demo.include_router(naive.router)
 
@@ -133,7 +133,7 @@ async def test_default_join_mode_with_plain_begin_lets_the_retry_commit_for_real
 async def test_create_savepoint_without_the_sqlite_driver_fix(engine, database_url, expected_names):
     """The SQLAlchemy recipe alone (create_savepoint, outer rolled back) on an engine made
     WITHOUT fix_sqlite_savepoints. aiosqlite never sends BEGIN, so the SAVEPOINT opens the
-    transaction and its RELEASE commits it (lesson 05). PostgreSQL needs no fix."""
+    transaction and its RELEASE commits it (lesson 07). PostgreSQL needs no fix."""
     unfixed = create_async_engine(database_url)  # same test database, no event listeners
     try:
         async with unfixed.connect() as conn:

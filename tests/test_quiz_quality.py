@@ -139,7 +139,7 @@ def reveals_unfolded(cell) -> bool:
 
 
 def markdown_quizzes(path: Path) -> dict[str, dict[str, str]]:
-    """``{"04.1": {"a": "option text", ...}}`` from the lesson's markdown cells."""
+    """``{"05.1": {"a": "option text", ...}}`` from the lesson's markdown cells."""
     import jupytext  # here, not at import: collecting the suite must not load jupytext and nbformat
 
     found: dict[str, dict[str, str]] = {}

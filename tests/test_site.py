@@ -113,9 +113,9 @@ def test_external_images_in_repository_markdown_become_their_alt_text():
 def test_repository_links_become_site_pages_with_their_anchors():
     rewrite = linker().markdown
     anchor = "Claim-check:-wrap-the-test's-session-(deep-dive)"
-    assert rewrite(f"[04](solutions/04_rollback_fixtures.ipynb#{anchor}).", "") == \
-        f"<a href=\"04_rollback_fixtures.html#{anchor.replace(chr(39), '&#x27;')}\">04</a>."
-    assert rewrite("[next](05_savepoints.ipynb)", "solutions") == '<a href="05_savepoints.html">next</a>'
+    assert rewrite(f"[05](solutions/05_rollback_fixtures.ipynb#{anchor}).", "") == \
+        f"<a href=\"05_rollback_fixtures.html#{anchor.replace(chr(39), '&#x27;')}\">05</a>."
+    assert rewrite("[next](07_savepoints.ipynb)", "solutions") == '<a href="07_savepoints.html">next</a>'
     assert rewrite("[helper](../tests/isolation.py)", "solutions") == '<a href="isolation.html">helper</a>'
     assert rewrite("[guide](INSTRUCTOR_GUIDE.md)", "") == '<a href="instructor-guide.html">guide</a>'
     assert rewrite("[errors](ERRORS.md#savepoints)", "") == '<a href="errors.html#savepoints">errors</a>'

@@ -1,122 +1,160 @@
-"""Lesson 05's exercise: run the learner's ``import_animals`` on a real session and check what it kept."""
+"""Lesson 05's exercises: broken versions of the app (and of the database) the learner's tests must catch."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any
+import itertools
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
+from unittest.mock import patch
 
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from fastapi import Depends
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import get_session
+from app.main import app as shelter
 from app.models import Animal
-from course.exercise import attempted, not_attempted, report
-from tests.isolation import isolated_async_sessions
+from app.routes.animals import list_animals
+from app.schemas import AnimalIn, AnimalOut
+from course.database import count_rows
+from course.exercise import (Condition, ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, record_calls,
+                             replace_route)
+from course.notebook import reset_schema, run_async
 
-BATCH = [{"name": "Tom", "species": "cat"}, {"name": "Rex", "species": "cat"}, {"name": "Luna", "species": "cat"}]
+Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def check_import_animals(import_animals: Callable[..., Any], database_url: str) -> None:
-    """Rex exists before the batch; the batch holds a second Rex between Tom and Luna.
+# --- Exercise 1: seed data the app can see ----------------------------------------------------------
 
-    Right: ``["Rex"]`` is returned, Luna, Rex and Tom are in the session's transaction, and the
-    session still works. Everything runs inside a transaction that is rolled back.
+async def _commit_that_rolls_back(self: AsyncSession) -> None:
+    await self.rollback()
+
+
+def _seeded_row_never_committed():
+    return patch.object(AsyncSession, "commit", _commit_that_rolls_back)
+
+
+async def _list_with_a_stray_animal(session: Session) -> list[dict[str, Any]]:
+    animals = [AnimalOut.model_validate(a).model_dump(mode="json") for a in await list_animals(session)]
+    return [{"id": 999_999, "name": "Stray", "species": "dog"}, *animals]
+
+
+def _stray_animal_listed():
+    return replace_route(shelter, "GET", "/animals", _list_with_a_stray_animal)
+
+
+SEEDED_MUTANTS = [
+    Mutant("the seeded row is never committed (its session's commit() rolls back)", _seeded_row_never_committed,
+           hint="compare the whole list of names with the one you seeded"),
+    Mutant("the list route also shows an animal nobody seeded", _stray_animal_listed,
+           hint="check the list is exactly ['Luna'], not just that Luna is in it"),
+]
+
+
+def check_seeded_animal_is_listed(database_url: str) -> None:
+    """check_test for Exercise 1, then: nothing the test seeded may be left in the database.
+
+    Technique: rows seeded through the test's isolated session factory (``sessions()``), committed
+    (a savepoint release), visible to the app's session, gone after the test. Mutants catch a weak
+    assertion and a missing commit; ``POST /animals`` is watched, so Luna created through the API
+    is named; the row count afterwards catches a seeding session outside the test's transaction.
     """
     __tracebackhide__ = True
-    if not attempted(import_animals):
-        not_attempted("`import_animals` still holds the placeholder.")
+    namespace = _caller_globals()
+    test = namespace.get("test_seeded_animal_is_listed")
+    if test is not None and not attempted(test):
+        not_attempted("`test_seeded_animal_is_listed` still holds the placeholder.")
         return
-    problems: list[str] = []
-    engine = create_async_engine(database_url)
-    try:
-        async with isolated_async_sessions(engine) as sessions, sessions() as session:
-            session.add(Animal(name="Rex", species="dog"))
-            await session.flush()
-            failed: Exception | None = None
-            with _watching(engine) as sent:
-                try:
-                    skipped = await import_animals(session, [dict(row) for row in BATCH])
-                except Exception as exc:  # the learner's code failing is the answer we grade
-                    failed = exc
-            if failed is not None:
-                problems.append(_explain(failed))
-            else:
-                problems += await _check_outcome(session, skipped)
-    finally:
-        await engine.dispose()
-    if not problems:
-        problems += _technique(sent)
-    report(problems, f"one savepoint per row ({sent['savepoints']} SAVEPOINTs for {len(BATCH)} rows, "
-                     f"{sent['rolled_back']} rolled back): the duplicate was skipped, Tom, Luna and the earlier Rex "
-                     "were kept.")
+    verdict: ExerciseIncomplete | None = None
+    with record_calls(shelter, "POST", "/animals") as created:
 
+        def seeded_not_posted(when: str) -> str | None:
+            if not created:
+                return None
+            names = sorted({getattr(call.get("body"), "name", "?") for call in created})
+            created.clear()
+            return (
+                f"your test created {', '.join(names)} through `POST /animals`. That gets the list right, but this "
+                "exercise is about seeding: putting rows in place *before* the request, through the test's own "
+                "sessions, as you must for data no route creates (a past adoption, an animal in a given state). "
+                "Add Luna with `async with sessions() as session:`, `session.add(...)` and `await session.commit()`, "
+                "then make only the GET request."
+            )
+
+        try:
+            check_test("test_seeded_animal_is_listed", mutants=SEEDED_MUTANTS, namespace=namespace,
+                       hint="seed through `sessions()`, commit, then compare `await animal_names(client)` with ['Luna']",
+                       after_run=seeded_not_posted)
+        except ExerciseIncomplete as exc:
+            verdict = exc
+    left = {table: n for table, n in run_async(count_rows(database_url)).items() if n}
+    if left:
+        run_async(reset_schema(database_url))  # so the rest of the notebook starts clean
+        raise ExerciseIncomplete(
+            f"your test left rows in the database ({left}; they are deleted now): the seeding session was not "
+            "one of the test's. Open it with `async with sessions() as session:`, so the teardown rolls it back."
+        )
+    if verdict is not None:
+        raise verdict
+
+
+# --- Exercise 2: a test that holds on every backend -------------------------------------------------
 
 @contextlib.contextmanager
-def _watching(engine) -> Iterator[dict[str, int]]:
-    """Count, while active, the SAVEPOINTs opened and rolled back, and the SELECTs sent, on ``engine``."""
-    sent = {"savepoints": 0, "rolled_back": 0, "selects": 0}
+def _ids_start_at_1001() -> Iterator[None]:
+    """Every new animal gets an id from 1001 on, as if earlier tests had used the first ones."""
+    ids = itertools.count(1001)
 
-    def savepoint(conn, name):
-        sent["savepoints"] += 1
+    def take_an_id(mapper, connection, target):
+        if target.id is None:
+            target.id = next(ids)
 
-    def rollback_savepoint(conn, name, context):
-        sent["rolled_back"] += 1
-
-    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-        sent["selects"] += statement.lstrip().upper().startswith("SELECT")
-
-    listeners = [("savepoint", savepoint), ("rollback_savepoint", rollback_savepoint),
-                 ("before_cursor_execute", before_cursor_execute)]
-    for name, fn in listeners:
-        event.listen(engine.sync_engine, name, fn)
+    event.listen(Animal, "before_insert", take_an_id)
     try:
-        yield sent
+        yield
     finally:
-        for name, fn in listeners:
-            event.remove(engine.sync_engine, name, fn)
+        event.remove(Animal, "before_insert", take_an_id)
 
 
-def _technique(sent: dict[str, int]) -> list[str]:
-    """The result is right; was it reached with a savepoint per row?"""
-    if sent["savepoints"] >= len(BATCH) and sent["rolled_back"] >= 1:
-        return []
-    if sent["savepoints"] == 0:
-        how = (f"it sent {sent['selects']} SELECT(s) and no SAVEPOINT at all: it looked the names up before inserting"
-               if sent["selects"] else "it sent no SAVEPOINT at all")
-        return [f"the result is right, but {how}. That works here, where nobody else writes; between a SELECT and "
-                "the INSERT another session can take the name, and the INSERT still fails. This exercise is about "
-                "letting the database refuse the row and undoing only that row: put each row in its own "
-                "`async with session.begin_nested():` inside a `try` / `except IntegrityError`."]
-    return [f"the result is right, but it opened {sent['savepoints']} SAVEPOINT(s) for {len(BATCH)} rows and rolled "
-            f"back {sent['rolled_back']}: the duplicate was never refused by the database inside a savepoint of its "
-            "own. Give each row its own `async with session.begin_nested():` and let the INSERT fail there."]
+async def _get_answers_with_another_animal(animal_id: int) -> dict[str, Any]:
+    return {"id": animal_id, "name": "Bella", "species": "dog"}
 
 
-def _explain(exc: Exception) -> str:
-    name = type(exc).__name__
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if name in {"PendingRollbackError", "IntegrityError", "InternalError", "DBAPIError"}:
-        return (f"import_animals raised {name} ({first_line[:160]}): after a failed INSERT the session (on "
-                "PostgreSQL the whole transaction) refuses to go on. Put each row in its own "
-                "`async with session.begin_nested():` and catch IntegrityError around that block.")
-    return f"import_animals raised {name}: {first_line[:200]}"
+def _another_animal_returned():
+    return replace_route(shelter, "GET", "/animals/{animal_id}", _get_answers_with_another_animal)
 
 
-async def _check_outcome(session: Any, skipped: Any) -> list[str]:
-    problems = []
-    if skipped != ["Rex"]:
-        problems.append(f"it returned {skipped!r}; the batch's only taken name is Rex, so it should return ['Rex']")
-    try:
-        kept = sorted(await session.scalars(select(Animal.name)))
-    except Exception as exc:
-        return [*problems, f"the session cannot be used after the import ({type(exc).__name__}): "
-                           "roll back only the failed row, with a savepoint per row"]
-    lost = [name for name in ("Luna", "Rex", "Tom") if name not in kept]
-    if "Rex" in lost:
-        problems.append(f"{' and '.join(lost)} got lost, Rex from before the batch too: a session.rollback() undoes "
-                        "the whole transaction (or the session's own savepoint), not just the failed row. Roll back "
-                        "to a savepoint of that row only: `async with session.begin_nested():`")
-    elif lost:
-        problems.append(f"the batch's good rows {' and '.join(lost)} got lost: give each row its own savepoint "
-                        "(`async with session.begin_nested():` inside the loop), not one for the whole batch")
-    return problems
+async def _create_that_stores_nothing(body: AnimalIn) -> dict[str, Any]:
+    return {"id": 1, "name": body.name, "species": body.species}
+
+
+def _nothing_stored():
+    return replace_route(shelter, "POST", "/animals", _create_that_stores_nothing)
+
+
+BY_ID_MUTANTS = [
+    Mutant("GET /animals/{animal_id} answers 200 with another animal", _another_animal_returned,
+           hint="check the name in the GET response"),
+    Mutant("POST /animals answers 201 but stores nothing", _nothing_stored,
+           hint="fetch the animal you created and check the GET answers 200"),
+]
+IDS_FROM_1001 = "ids do not start at 1 (as on PostgreSQL after earlier tests)"
+
+
+def check_get_rex_by_his_id(database_url: str) -> None:
+    """Exercise 2: the test passes on fresh ids AND on ids from 1001, and fails against each mutant."""
+    __tracebackhide__ = True
+    namespace = _caller_globals()
+    test = namespace.get("test_get_rex_by_his_id")
+    if test is not None and attempted(test):
+        run_async(reset_schema(database_url))  # fresh ids: the first animal gets id 1 on both databases
+    check_test("test_get_rex_by_his_id", mutants=BY_ID_MUTANTS, namespace=namespace,
+               hint="use the id in `created.json()` and compare the name",
+               conditions=[Condition(IDS_FROM_1001, _ids_start_at_1001, advice=(
+                   "Fetch the animal by the id the POST response returned (`created.json()['id']`), never a literal."))])
+
+
+def _caller_globals() -> dict[str, Any]:
+    return sys._getframe(2).f_globals
