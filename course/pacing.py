@@ -12,6 +12,9 @@ The rule (CONTRIBUTING.md, "Pacing"), for a lesson read and run live with an ins
   ``jupyter: {source_hidden: true}``, is run but not read).
 * **Exercises** = ``EXERCISE_MINUTES`` per ``### Exercise N:`` + ``QUIZ_MINUTES`` per quiz.
 
+A lesson is one sitting: at most ``MAX_LESSON_MINUTES`` computed minutes (teaching + exercises) and
+at most ``MAX_OBJECTIVES`` bullets under "You will be able to" in its overview (about three ideas).
+
 A lesson's stated ``**Teaching:** N min · **Exercises:** M min`` follows the rule when each number
 is within ``TOLERANCE`` (20 %) or ``SLACK_MINUTES`` (3 min) of the computed one, whichever is
 larger. The number to write is the computed one rounded to whole minutes (``suggested``).
@@ -41,6 +44,8 @@ TOLERANCE = 0.20
 SLACK_MINUTES = 3
 MAX_CODE_LINES = 30
 SLOT_MINUTES = 45  # one workshop block (teaching + exercises) between two breaks
+MAX_LESSON_MINUTES = 60  # one sitting: a lesson longer than this (teaching + exercises) is split
+MAX_OBJECTIVES = 4  # "about three ideas": the overview's "You will be able to" bullets
 DEEP_DIVE_TAG = "deep-dive"
 
 WORD = re.compile(r"[\w'’-]+")
@@ -92,6 +97,7 @@ class Pace:
     core: Part = field(default_factory=Part)
     deep: Part = field(default_factory=Part)
     deep_dives: list[str] = field(default_factory=list)  # headings of the deep-dive sections
+    objectives: int = 0  # bullets under "You will be able to" in the overview cell
     longest_code_cell: int = 0
     long_cells: list[tuple[int, int]] = field(default_factory=list)  # (line in the .py file, lines) over the limit
 
@@ -130,6 +136,12 @@ class Pace:
                                  for label, stated, computed in wrong)
                 out.append(f"{rel}: write **Teaching:** {teaching} min · **Exercises:** {exercises} min "
                            f"in the overview cell ({said}; {explain(whole)})")
+        if whole.total > MAX_LESSON_MINUTES:
+            out.append(f"{rel}: {whole.total:.0f} computed minutes (teaching + exercises) is over the "
+                       f"{MAX_LESSON_MINUTES} of one sitting: split it at a section boundary into two lessons")
+        if self.objectives > MAX_OBJECTIVES:
+            out.append(f"{rel}: {self.objectives} objectives under 'You will be able to' (at most {MAX_OBJECTIVES}, "
+                       "about three ideas per lesson): merge them, or move an idea to a lesson of its own")
         for line, lines in self.long_cells:
             out.append(f"{rel}:{line}: the code cell starting here has {lines} lines (at most {MAX_CODE_LINES}): split it, "
                        "or move a helper the lesson does not teach to course machinery or a collapsed setup cell")
@@ -218,13 +230,23 @@ def cell_lines(path: Path) -> list[int]:
     return [number for number, line in enumerate(text, 1) if CELL_MARKER.match(line)]
 
 
+OBJECTIVES = re.compile(r"You will be able to\W*\n((?:[ \t]*[-*].*\n?|[ \t]+\S.*\n?)+)", re.I)
+
+
+def count_objectives(overview: str) -> int:
+    """The bullets of the overview's "You will be able to" list (continuation lines are not bullets)."""
+    found = OBJECTIVES.search(overview)
+    return sum(1 for line in found.group(1).splitlines() if re.match(r"[-*]\s", line)) if found else 0
+
+
 def measure(path: Path) -> Pace:
     import jupytext
 
     nb = jupytext.read(path)
     overview = next((c.source for c in nb.cells if "overview" in _tags(c)), "")
     stated = {k: (int(m.group(1)) if (m := rx.search(overview)) else None) for k, rx in MINUTES.items()}
-    pace = Pace(path=path, stated_teaching=stated["teaching"], stated_exercises=stated["exercises"])
+    pace = Pace(path=path, stated_teaching=stated["teaching"], stated_exercises=stated["exercises"],
+                objectives=count_objectives(overview))
     starts = cell_lines(path)
     if len(starts) != len(nb.cells):  # unusual layout: fall back to cell numbers
         starts = list(range(1, len(nb.cells) + 1))
@@ -246,8 +268,8 @@ def measure_all(lessons_dir: Path | None = None) -> list[Pace]:
 
 def table(paces: list[Pace]) -> str:
     head = ("| lesson | cells | words | code cells | code lines | longest cell | stated T+E | computed T+E "
-            "| core / deep min | note |")
-    rows = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+            "| core / deep min | objectives | note |")
+    rows = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for p in paces:
         w = p.whole
         stated = (f"{p.stated_teaching}+{p.stated_exercises}"
@@ -259,27 +281,30 @@ def table(paces: list[Pace]) -> str:
                 notes.append("stated minutes off the rule")
             if w.total > 1.5 * (p.stated_teaching + p.stated_exercises):
                 notes.append("exceeds its stated slot by half")
-        if w.total > 1.5 * SLOT_MINUTES:
-            notes.append(f"over 1.5 × the {SLOT_MINUTES}-min block: split it")
+        if w.total > MAX_LESSON_MINUTES:
+            notes.append(f"over {MAX_LESSON_MINUTES} min: split it")
+        if p.objectives > MAX_OBJECTIVES:
+            notes.append(f"{p.objectives} objectives: at most {MAX_OBJECTIVES}")
         if p.long_cells:
             notes.append(f"{len(p.long_cells)} code cell(s) over {MAX_CODE_LINES} lines")
         rows.append(f"| {p.name} | {w.cells} | {w.words} | {w.code_cells} | {w.code_lines} | {p.longest_code_cell} "
                     f"| {stated} | {teaching}+{exercises} | {p.core.total:.0f} / {p.deep.total:.0f} "
-                    f"| {'; '.join(notes) or 'ok'} |")
+                    f"| {p.objectives} | {'; '.join(notes) or 'ok'} |")
     whole = Part()
     for p in paces:
         whole.add(p.whole)
     stated_total = sum((p.stated_teaching or 0) + (p.stated_exercises or 0) for p in paces)
     rows.append(f"| **all {len(paces)}** | {whole.cells} | {whole.words} | {whole.code_cells} | {whole.code_lines} "
                 f"| | {stated_total} | {whole.total:.0f} | {sum(p.core.total for p in paces):.0f} / "
-                f"{sum(p.deep.total for p in paces):.0f} | |")
+                f"{sum(p.deep.total for p in paces):.0f} | | |")
     return "\n".join(rows)
 
 
 RULE = (f"Rule: teaching = prose words / {WORDS_PER_MINUTE} per min + {CELL_SECONDS} s per code cell + "
         f"{LINE_SECONDS} s per visible code line + {DIAGRAM_MINUTES:g} min per diagram; exercises = "
         f"{EXERCISE_MINUTES} min per exercise + {QUIZ_MINUTES} min per quiz; stated minutes must be within "
-        f"{TOLERANCE:.0%} or {SLACK_MINUTES} min of the rule; no code cell over {MAX_CODE_LINES} lines.")
+        f"{TOLERANCE:.0%} or {SLACK_MINUTES} min of the rule; no code cell over {MAX_CODE_LINES} lines; a lesson "
+        f"is one sitting: at most {MAX_LESSON_MINUTES} computed minutes and {MAX_OBJECTIVES} objectives.")
 
 
 def main(args: list[str]) -> int:

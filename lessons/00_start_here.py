@@ -26,15 +26,14 @@
 # **Prerequisites:** pytest basics (test functions, fixtures, `assert`) and `async`/`await`.
 #
 # **You will be able to**
-# - say what the sample app does and where its parts live: `app/`, `tests/isolation.py`, `lessons/`,
-#   `solutions/`, `notebooks/`;
-# - send a request to the app in-process with `httpx.AsyncClient` and `ASGITransport`, with the app's
-#   lifespan running;
+# - say what the sample app does and where its parts live (`app/`, `tests/isolation.py`, `lessons/`,
+#   `solutions/`, `notebooks/`), and send it a request in-process with `httpx.AsyncClient` and
+#   `ASGITransport`, with the app's lifespan running;
 # - run pytest inside a cell with `%%ipytest`, and explain why the course runs it in a thread and
 #   makes a failing test fail the cell;
-# - switch between SQLite and PostgreSQL and check which one a notebook is using;
-# - answer a quiz and complete an exercise, and read what its check says;
-# - keep a Binder session within its memory: shut down the kernels of finished notebooks.
+# - switch between PostgreSQL and SQLite and check which one a notebook is using;
+# - work through a lesson: answer a quiz, complete an exercise and read what its check says, and
+#   keep a Binder session within its memory by shutting down the kernels of finished notebooks.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (whole notebook, ~32 min + 12 min quizzes and exercise).** Suggested pace: the

@@ -26,12 +26,11 @@
 #   order dependence, unique-constraint `409`s where a `201` was expected;
 # - reproduce an order-dependent failure deterministically, by running the same tests in fixed orders
 #   on a known database state;
-# - count the rows a test run leaves behind;
-# - recognise a test that passes alone but fails in a suite, and one that passes only in a suite;
-# - judge two published claims: "a module-scoped in-memory SQLite database isolates your tests", and
-#   "the naive suite fails because of the first test's leftover row";
-# - see the rollback fixture of `tests/isolation.py` make the outcome independent of the order, with no
-#   rows left.
+# - count the rows a test run leaves behind, and recognise a test that passes alone but fails in a
+#   suite, and one that passes only in a suite;
+# - judge two published claims ("a module-scoped in-memory SQLite database isolates your tests", and
+#   "the naive suite fails because of the first test's leftover row"), and see the rollback fixture of
+#   `tests/isolation.py` make the outcome independent of the order, with no rows left.
 
 # %%
 from course.notebook import setup, run_tests

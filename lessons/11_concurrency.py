@@ -23,9 +23,9 @@
 #   for two sessions in a chosen order, and say why SQLite hides it;
 # - fix a race with guarantees the database enforces (a conditional `UPDATE`, a partial unique
 #   index) and prove the fix with parallel requests on committed data;
-# - write a test that fails when a payment route can charge twice;
-# - explain why a transaction cannot span a call to a payment provider, and test the pattern that
-#   replaces it: a pending record with an idempotency key, committed first, reconciled after a crash.
+# - write a test that fails when a payment route can charge twice, and explain why a transaction
+#   cannot span a call to a payment provider; test the pattern that replaces it: a pending record with
+#   an idempotency key, committed first, reconciled after a crash.
 
 # %%
 from course.notebook import setup, run_tests

@@ -21,7 +21,7 @@
 #   each one, and at where each one pays (setup, the test itself, or teardown);
 # - read the course's benchmark (`python -m bench`): time per test, the ratio to no isolation and
 #   to rollback, per database, and say what the machine and its `fsync` setting do to those numbers;
-# - measure two strategies yourself in a few seconds and report ratios, not seconds;
+#   then measure two strategies yourself in a few seconds and report ratios, not seconds;
 # - run tests in parallel with pytest-xdist without workers destroying each other's data: one
 #   database per worker, named from the worker id;
 # - judge "rollback is 2-3x faster than manual cleanup, ~500 tests/s" against measured numbers.

@@ -17,9 +17,9 @@
 # **Prerequisites:** 05 · Rollback fixtures, 14 · Speed and scale
 #
 # **You will be able to**
-# - find the slow phase of a test suite with `pytest --durations` and say whether the time goes to
-#   fixtures (setup, teardown) or to the tests themselves;
-# - profile a fixture with `cProfile` (or pyinstrument) and read off the one function that costs;
+# - find the slow phase of a test suite with `pytest --durations` (fixtures' setup and teardown, or
+#   the tests themselves), and profile a fixture with `cProfile` (or pyinstrument) to read off the one
+#   function that costs;
 # - explain why `httpx.AsyncClient()` in the app's lifespan made every test slow, and why building
 #   its TLS context once per process is safe while a shared *mutable* object is not;
 # - measure pytest's start-up with `python -X importtime` and switch off a plugin that a run does not

@@ -61,6 +61,30 @@ def test_stated_minutes_off_the_rule_say_which_numbers_to_write(tmp_path):
     assert "Teaching 30 min is not 10." in problem and "Exercises 1 min is not 16.0" in problem
 
 
+def test_a_lesson_over_60_minutes_is_one_sitting_too_many_and_61_is_enough(tmp_path):
+    # 30 x 2 min of reading = 60 min, plus one quiz: 61 computed minutes, stated as such.
+    long = lesson(tmp_path, "**Teaching:** 60 min · **Exercises:** 1 min", *([PROSE] * 30), QUIZ)
+
+    [problem] = pacing.measure(long).problems()
+
+    assert "01_sample.py: 61 computed minutes (teaching + exercises) is over the 60 of one sitting" in problem
+    assert "split it" in pacing.table([pacing.measure(long)])
+    fits = lesson(tmp_path, "**Teaching:** 58 min · **Exercises:** 0 min", *([PROSE] * 29))
+    assert pacing.measure(fits).problems() == []
+
+
+def test_more_than_four_objectives_is_more_than_about_three_ideas(tmp_path):
+    bullets = "\n".join(f"# - objective {i};\n#   its second line, not a bullet" for i in range(5))
+    five = lesson(tmp_path, f"**Teaching:** 2 min · **Exercises:** 0 min\n#\n# **You will be able to**\n{bullets}", PROSE)
+
+    assert pacing.measure(five).objectives == 5
+    [problem] = pacing.measure(five).problems()
+    assert "5 objectives under 'You will be able to' (at most 4" in problem
+    four = lesson(tmp_path, f"**Teaching:** 2 min · **Exercises:** 0 min\n#\n# **You will be able to**\n"
+                            + "\n".join(bullets.splitlines()[:8]), PROSE)
+    assert pacing.measure(four).objectives == 4 and pacing.measure(four).problems() == []
+
+
 def test_a_missing_overview_line_is_reported_with_the_numbers(tmp_path):
     [problem] = pacing.measure(lesson(tmp_path, "no minutes here", PROSE)).problems()
 
