@@ -64,7 +64,7 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # also shows why the question's fixture leaks on SQLite even with the right route. Part 5 (~8 min)
 # is the argument that convinces teams to change the route and not only the fixture. The question's
 # accepted answer (a session per request, a fresh database per test) is checked and measured in
-# lesson 10, which the workshop cuts skip: point learners who ask about it there.
+# <!-- ref:recreate-database-per-test -->lesson 10<!-- /ref -->, which the workshop cuts skip: point learners who ask about it there.
 
 # %% [markdown]
 # Helpers shared by the demonstrations: what a brand-new connection sees (only committed rows), a
@@ -193,6 +193,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 # first, so we start there.
 #
 # ## 2. Under the question's fixture
+# <!-- topic:question-fixture -->
 #
 # The asker's route passes when tried by hand and fails in the test on the **second** request. Their
 # fixture, in our words: open a connection, begin the test's transaction in an `async with` block,
@@ -565,19 +566,19 @@ l09.check_intake_test(intake_api, naive_route=intake_naive)
 # a test behave like production, including production's bugs.
 #
 # The question's accepted answer took another road: blame the session shared by all requests, and
-# recreate the database for every test instead of rolling back. Lesson 10 checks that advice and
-# measures what it costs.
+# recreate the database for every test instead of rolling back.
+# <!-- ref:recreate-database-per-test -->Lesson 10<!-- /ref --> checks that advice and measures what it costs.
 
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (part 5 and the exercise).** Learners often think the fixture fix is enough;
 # the intake demo is the moment to show why not, so let them predict the `committed` line before
-# running it. In the exercise, the usual mistakes: asserting on the response only (the response says Ada in both
-# versions; the check names the naive intake as not caught); adding Max through the client and
-# forgetting that the request then needs him committed first, or not adding him at all (then no
-# retry happens, and the naive intake passes); adding Max with a session outside `intake_sessions`
-# (then he is committed for real and leaks; the check at the end of the notebook catches it). If a
-# cell hangs on PostgreSQL, an interrupted run left a connection in a transaction: restart the
-# kernel and run from the top.
+# running it. In the exercise, the usual mistakes: asserting on the response only (the response
+# says Ada in both versions; the check names the naive intake as not caught); adding Max through the
+# client and forgetting that the request then needs him committed first, or not adding him at all
+# (then no retry happens, and the naive intake passes); adding Max with a session outside
+# `intake_sessions` (then he is committed for real and leaks; the check at the end of the notebook
+# catches it). If a cell hangs on PostgreSQL, an interrupted run left a connection in a
+# transaction: restart the kernel and run from the top.
 
 # %%
 print("rows left behind:", await committed())
@@ -589,7 +590,7 @@ assert await committed() == {"animals": [], "adopters": []}
 # - ["How to test a FastAPI route that retries a SQLAlchemy insert after a
 #   rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback),
 #   Stack Overflow question, 2023 (FastAPI 0.95, SQLAlchemy 2.0): the route and the fixture this
-#   lesson takes apart (lesson 10 checks its accepted answer).
+#   lesson takes apart (<!-- ref:recreate-database-per-test -->lesson 10<!-- /ref --> checks its accepted answer).
 # - SQLAlchemy 2.1, [Joining a Session into an External Transaction (such as for test
 #   suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites)
 #   and the `join_transaction_mode` parameter of

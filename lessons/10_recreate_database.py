@@ -16,8 +16,8 @@
 #
 # **Prerequisites:** 05 · Rollback fixtures, 09 · Retry routes
 #
-# **Optional in a workshop.** The workshop cuts skip this notebook: take it on your own after lesson
-# 09. It checks a popular piece of advice, "give each request its own session and recreate the
+# **Optional in a workshop.** The workshop cuts skip this notebook: take it on your own after
+# <!-- ref:retry-routes -->lesson 09<!-- /ref -->. It checks a popular piece of advice, "give each request its own session and recreate the
 # database for every test", and measures what that advice costs on your own database. What you get
 # from it: the evidence to answer a colleague who proposes it, and numbers of your own.
 #
@@ -67,10 +67,10 @@ from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, over
 # Part 4 (~2 min) is the verdict.
 
 # %% [markdown]
-# The pieces lesson 09 built, re-created here so this notebook runs on its own: what a brand-new
-# connection sees (only committed rows), a clean-up, and a small app serving both retry routes of
-# lesson 09, the naive one (`session.rollback()` after an `IntegrityError`) and the app's real one
-# (a savepoint per attempt). Plumbing: read the docstrings and run the cell.
+# The pieces <!-- ref:retry-routes -->lesson 09<!-- /ref --> built, re-created here so this notebook runs on its own: what a brand-new
+# connection sees (only committed rows), a clean-up, and a small app serving both [retry routes](../GLOSSARY.md#retry-route) of
+# that lesson, the naive one (`session.rollback()` after an [`IntegrityError`](../GLOSSARY.md#integrityerror)) and the app's real one
+# (a [savepoint](../GLOSSARY.md#savepoint) per attempt). Plumbing: read the docstrings and run the cell.
 
 # %% jupyter={"source_hidden": true}
 @asynccontextmanager
@@ -115,7 +115,7 @@ RETRY = {"species": "dog", "candidates": ["Max", "Cody"]}
 # Source: the asker's own accepted answer to ["How to test a FastAPI route that retries a
 # SQLAlchemy insert after a
 # rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback)
-# (Stack Overflow, 2023), the question whose route and fixture lesson 09 took apart. In our words:
+# (Stack Overflow, 2023), the question whose route and fixture <!-- ref:question-fixture -->lesson 09<!-- /ref --> took apart. In our words:
 # the culprit is the single session shared by all requests; the fix is a fresh session per request
 # on a fresh connection, no [outer transaction](../GLOSSARY.md#outer-transaction), and a brand-new
 # in-memory SQLite database, with its tables, for every test. Three things to check: the diagnosis,
@@ -123,7 +123,7 @@ RETRY = {"species": "dog", "candidates": ["Max", "Cody"]}
 #
 # The diagnosis first. The question's fixture, with one change: a fresh session **per request**
 # (from a session factory), still bound to the test's connection inside `async with
-# connection.begin()`, in the default join mode. The test is lesson 09's: two arrivals on the naive
+# connection.begin()`, in the default [join mode](../GLOSSARY.md#join-mode). The test is the one <!-- ref:question-fixture -->lesson 09<!-- /ref --> ran: two arrivals on the naive
 # route, where the second one has to retry.
 
 # %%
@@ -166,7 +166,7 @@ print(await committed())
 # The same error as under the question's fixture, and nothing left behind: sharing one session was
 # not the cause. The route's `rollback()` reaching the test's transaction was: in the default join
 # mode every session bound to that connection, however many there are, rolls back the connection's
-# own transaction. Lesson 09's two targeted fixes address exactly that (a savepoint per attempt in
+# own transaction. <!-- ref:savepoint-per-attempt -->Lesson 09<!-- /ref -->'s two targeted fixes address exactly that (a savepoint per attempt in
 # the route, `create_savepoint` in the fixture).
 #
 # ## 2. Does a fresh database per test isolate?
@@ -421,7 +421,7 @@ await delete_everything()
 # file or a PostgreSQL server, the second run inherits the first run's rows. Made to isolate there
 # (drop/create, or a new database per test), it costs more than rollback on every test, most of
 # all a new PostgreSQL database. Kept in memory, it is cheap, but your tests then run on SQLite, not
-# on the database you deploy. The targeted fixes of lesson 09 keep both the speed and the real
+# on the database you deploy. The targeted fixes of <!-- ref:savepoint-per-attempt -->lesson 09<!-- /ref --> keep both the speed and the real
 # database: a savepoint per attempt in the route, `create_savepoint` (and on SQLite the driver fix)
 # in the fixture.
 
@@ -465,6 +465,6 @@ assert await committed() == {"animals": [], "adopters": []}
 # - Made to isolate on a real database (drop/create, or a new database per test), it costs more
 #   than rollback on every test, a new PostgreSQL database most of all; measure it on your own.
 # - Keep the real database and the speed: a savepoint per attempt in the route, `create_savepoint`
-#   in the fixture (lesson 09).
+#   in the fixture (<!-- ref:savepoint-per-attempt -->lesson 09<!-- /ref -->).
 #
 # **Next:** [11 · Concurrency against a real database](11_concurrency.ipynb)
