@@ -365,7 +365,7 @@ class Stopwatch:
         self.seconds[strategy] += report.duration
 
 # %% [markdown]
-# Timings vary from machine to machine and run to run, so the stored numbers are one SQLite run and
+# Timings vary from machine to machine and run to run, so the stored numbers are one PostgreSQL run and
 # your cell prints its own; the cell asserts only directions that held with a wide margin.
 
 # %% tags=["nbval-ignore-output"]
