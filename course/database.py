@@ -273,7 +273,7 @@ def _prepare_sqlite(parsed: URL) -> None:
 
 #: PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1), silently but for a NOTICE.
 MAX_NAME_BYTES = 63
-#: ``DROP DATABASE ... WITH (FORCE)`` (lesson 09's check) needs PostgreSQL 13.
+#: ``DROP DATABASE ... WITH (FORCE)`` (lesson 10's measurement, ``course.checks.l10.fresh_database``) needs PostgreSQL 13.
 MIN_SERVER_VERSION = 130000
 
 

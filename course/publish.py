@@ -40,6 +40,7 @@ SUMMARIES = {
     "05_rollback_fixtures": "the outer transaction and `create_savepoint`; what leaks without each piece",
     "07_savepoints": "SAVEPOINT semantics, the SQLite driver quirk, \"savepoint does not exist\"",
     "09_retry_routes": "retry after `IntegrityError`, \"Can't operate on closed transaction\", both fixes",
+    "10_recreate_database": "\"a session per request, a fresh database per test\" checked: a wrong diagnosis, isolation only in memory, its cost measured",
     "11_concurrency": "double bookings under parallel requests on PostgreSQL, hidden by SQLite, fixed in the database",
     "12_mocking": "respx at the transport vs a fake gateway vs `patch(autospec=True)`; when background tasks run",
     "13_scheduled_jobs": "job functions with an explicit `now`, triggers, time-machine, duplicate schedulers",

@@ -12,7 +12,7 @@
 # # 09 · Retry routes
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 51 min · **Exercises:** 12 min
+# **Teaching:** 34 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints
 #
@@ -22,8 +22,7 @@
 # - reproduce `Can't operate on closed transaction inside context manager` (and its silent twin, the
 #   leaked row) and point at the line of the fixture that causes it;
 # - fix it on the route's side (`begin_nested()` per attempt) and on the fixture's side
-#   (`join_transaction_mode="create_savepoint"`), and say why the route's fix matters in production;
-# - weigh "recreate the database for every test" against rollback isolation, with a measurement.
+#   (`join_transaction_mode="create_savepoint"`), and say why the route's fix matters in production.
 
 # %%
 from course.notebook import setup, run_tests
@@ -39,12 +38,10 @@ nb
 
 # %%
 import inspect
-import io
 import re
-from contextlib import asynccontextmanager, contextmanager, redirect_stdout
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
-import ipytest
 import pytest
 from fastapi import Depends, FastAPI, HTTPException
 from httpx import ASGITransport, AsyncClient
@@ -55,21 +52,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from app import naive
 from app.db import get_session
-from app.models import Adopter, Animal, Base
+from app.models import Adopter, Animal
 from app.routes import animals
 from course.checks import l09
 from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~51 min teaching, 18 of them the part 6 deep dive, + 12 min
-# exercise and quizzes).** Part 1 (~7 min) sets up the question; part 2 (~10 min) is the Stack
-# Overflow question's error, which many in the room will have met: ask before running it. Parts
-# 3-4 (~8 min) are the two fixes; part 3 also shows why the question's fixture leaks on SQLite
-# even with the right route. Part 5 (~8 min) is the argument that convinces teams to change the
-# route and not only the fixture. Part 6 (deep dive, ~18 min) checks the accepted answer; its
-# measurement prints different numbers on every machine: read the ratios aloud, not the seconds,
-# and compare SQLite's with PostgreSQL's if some learners run it. In a short workshop, run part 6
-# from the top without discussion and read its verdict.
+# **Instructor notes (whole notebook, ~34 min teaching + 11 min exercise and quizzes).** Part 1
+# (~7 min) sets up the question; part 2 (~10 min) is the Stack Overflow question's error, which many
+# in the room will have met: ask before running it. Parts 3-4 (~8 min) are the two fixes; part 3
+# also shows why the question's fixture leaks on SQLite even with the right route. Part 5 (~8 min)
+# is the argument that convinces teams to change the route and not only the fixture. The question's
+# accepted answer (a session per request, a fresh database per test) is checked and measured in
+# <!-- ref:recreate-database-per-test -->lesson 10<!-- /ref -->, which the workshop cuts skip: point learners who ask about it there.
 
 # %% [markdown]
 # Helpers shared by the demonstrations: what a brand-new connection sees (only committed rows), a
@@ -198,6 +193,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 # first, so we start there.
 #
 # ## 2. Under the question's fixture
+# <!-- topic:question-fixture -->
 #
 # The asker's route passes when tried by hand and fails in the test on the **second** request. Their
 # fixture, in our words: open a connection, begin the test's transaction in an `async with` block,
@@ -447,7 +443,7 @@ answer("09.3", "d")
 # %% [markdown]
 # ## 5. Why the savepoint route is also better in production
 #
-# The case of quiz 06.3, for real: at intake, the shelter records the person who brought the animal
+# The case of quiz 09.3, for real: at intake, the shelter records the person who brought the animal
 # (an adopter contact, with a unique e-mail) **and then** names the animal, with the same retry. Two
 # versions of that route, in a small demo app:
 
@@ -569,298 +565,20 @@ l09.check_intake_test(intake_api, naive_route=intake_naive)
 # rolled-back transaction exactly what part 5 showed with committed data. `create_savepoint` makes
 # a test behave like production, including production's bugs.
 #
-# ## 6. Recreate the database for every test? (deep dive)
-# <!-- topic:recreate-database-per-test -->
-
-# %% [markdown]
-# ### Claim check: the retry test fails because one session serves every request; give each request its own session and recreate the database for every test instead of rolling back
-#
-# Source: the asker's own accepted answer to ["How to test a FastAPI route that retries a
-# SQLAlchemy insert after a
-# rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback)
-# (Stack Overflow, 2023). In our words: the culprit is the single session shared by all requests;
-# the fix is a fresh session per request on a fresh connection, no [outer transaction](../GLOSSARY.md#outer-transaction), and a
-# brand-new in-memory SQLite database, with its tables, for every test. Three things to check: the
-# diagnosis, whether it isolates, and the cost.
-#
-# The diagnosis first. One fresh session **per request**, but still bound to the test's connection
-# inside `async with connection.begin()`, in the default join mode:
-
-# %%
-@pytest.fixture
-async def session_per_request_client():
-    engine = create_async_engine(nb.database_url)
-    fix_sqlite_savepoints(engine)
-    async with engine.connect() as connection:
-        async with connection.begin() as transaction:
-            factory = async_sessionmaker(bind=connection, expire_on_commit=False)  # default join mode
-            with override_dependency(retry_api, get_session, session_dependency(factory)):
-                async with AsyncClient(transport=ASGITransport(app=retry_api), base_url="http://test") as http:
-                    yield http
-            await transaction.rollback()
-    await engine.dispose()
-
-
-async def test_two_naive_arrivals_with_a_session_per_request(session_per_request_client):
-    first = await session_per_request_client.post("/naive/arrivals", json=RETRY)
-    second = await session_per_request_client.post("/naive/arrivals", json=RETRY)
-    assert [first.json()["name"], second.json()["name"]] == ["Max", "Cody"]
-
-
-run_tests("test_two_naive_arrivals_with_a_session_per_request", expect="failed")
-
-# %% [markdown]
-# The same error: sharing one session was not the cause. The route's `rollback()` reaching the
-# test's transaction was. The answer's fix works because it drops the test's transaction
-# altogether, and with it rollback isolation. Its fixture, in our code: a new engine per test,
-# `create_all`, and a session per request on a connection of its own. The answer points it at
-# `sqlite+aiosqlite:///:memory:`; we also point it at this notebook's database (a SQLite file, or
-# PostgreSQL), as a team would that tests against its real database. The question's route tried
-# three names, so our candidates are Max, Cody and Robby.
-
-# %%
-THREE_NAMES = {"species": "dog", "candidates": ["Max", "Cody", "Robby"]}
-
-
-@asynccontextmanager
-async def answer_style_client(url):
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)  # creates the tables that do not exist yet
-    with override_dependency(retry_api, get_session, session_dependency(async_sessionmaker(engine, expire_on_commit=False))):
-        async with AsyncClient(transport=ASGITransport(app=retry_api), base_url="http://test") as http:
-            yield http
-    await engine.dispose()
-
-
-@pytest.fixture(params=["in memory", "this notebook's database"])
-async def answer_client(request):
-    url = {"in memory": "sqlite+aiosqlite:///:memory:", "this notebook's database": nb.database_url}[request.param]
-    async with answer_style_client(url) as http:
-        yield http
-
-
-async def test_add(answer_client):
-    assert (await answer_client.post("/naive/arrivals", json=THREE_NAMES)).json()["name"] == "Max"
-    assert (await answer_client.post("/naive/arrivals", json=THREE_NAMES)).json()["name"] == "Cody"
-
-# %% [markdown]
-# In memory, every test gets an empty database, so `test_add` passes on every run:
-
-# %%
-for run in ["first", "second"]:
-    run_tests("test_add[in memory]")
-
-# %% [markdown]
-# **Quiz 09.4.** Now the same fixture on this notebook's database: we run `test_add[this notebook's
-# database]` twice. What does the second run report?
-# - **a)** It passes: `create_all` gives every test empty tables.
-# - **b)** It fails: its first request gets Robby, not Max.
-# - **c)** It fails with `Can't operate on closed transaction inside context manager`.
-# - **d)** It passes, but leaves four animals behind in the database, two from each run.
-
-# %% tags=["quiz-answer"]
-answer("09.4", "b")
-
-# %%
-run_tests("test_add[this notebook's database]")
-print("after the first run:", await committed())
-run_tests("test_add[this notebook's database]", expect="failed")
-await delete_everything()
-
-# %% [markdown]
-# `create_all` only creates tables that are missing; it empties nothing. On a server database the
-# answer's fixture isolates nothing: every request commits for real, and the next run inherits the
-# rows. To isolate there you have to drop the tables, or the whole database, for every test.
-#
-# Now the cost, compared like with like: each way of isolating against rollback **on the same
-# database**. The same 10 small tests (create Max, register an arrival, list the animals) run under
-# each fixture:
-# - **in memory**: rollback on one in-memory SQLite database, or a fresh in-memory database per test
-#   (the answer's fixture);
-# - **this notebook's database**: rollback (`tests/isolation.py`, tables created once), `drop_all` +
-#   `create_all` before every test, or a brand-new database per test (`CREATE DATABASE` ... `DROP
-#   DATABASE` on PostgreSQL, a new file on SQLite; the helper `l09.fresh_database` does it).
-
-# %%
-@asynccontextmanager
-async def serving(factory):
-    with override_dependency(retry_api, get_session, session_dependency(factory)):
-        async with AsyncClient(transport=ASGITransport(app=retry_api), base_url="http://test") as http:
-            yield http
-
-
-@asynccontextmanager
-async def tables_created(url, *, drop_first=False):
-    engine = create_async_engine(url)
-    fix_sqlite_savepoints(engine)
-    async with engine.begin() as conn:
-        if drop_first:
-            await conn.run_sync(Base.metadata.drop_all)
-        await conn.run_sync(Base.metadata.create_all)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-# %%
-IN_MEMORY = "sqlite+aiosqlite:///:memory:"
-
-
-@pytest.fixture(scope="module")
-async def memory_schema():
-    async with tables_created(IN_MEMORY) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-async def database_schema():
-    async with tables_created(nb.database_url, drop_first=True) as engine:
-        yield engine
-
-
-@pytest.fixture
-async def rollback_in_memory(memory_schema):
-    async with isolated_async_sessions(memory_schema) as sessions, serving(sessions) as http:
-        yield http
-
-
-@pytest.fixture
-async def rollback(database_schema):
-    async with isolated_async_sessions(database_schema) as sessions, serving(sessions) as http:
-        yield http
-
-# %%
-def served_by(engine):
-    return serving(async_sessionmaker(engine, expire_on_commit=False))
-
-
-@pytest.fixture
-async def fresh_in_memory():
-    async with tables_created(IN_MEMORY) as engine, served_by(engine) as http:
-        yield http
-
-
-@pytest.fixture
-async def drop_create():
-    async with tables_created(nb.database_url, drop_first=True) as engine, served_by(engine) as http:
-        yield http
-
-
-@pytest.fixture
-async def new_database():
-    async with l09.fresh_database(nb.database_url) as url, tables_created(url) as engine, served_by(engine) as http:
-        yield http
-
-# %% [markdown]
-# The same small test under each fixture, ten times each, and a pytest plugin that adds up the time
-# each test takes (setup, call and teardown), so pytest's own start-up is not counted:
-
-# %%
-async def small_test(http):
-    assert (await http.post("/animals", json={"name": "Max", "species": "dog"})).status_code == 201
-    assert (await http.post("/animals/arrivals", json=RETRY)).json()["name"] == "Cody"
-    assert len((await http.get("/animals")).json()) == 2
-
-# %%
-STRATEGIES = ["rollback_in_memory", "fresh_in_memory", "rollback", "drop_create", "new_database"]
-each_ten_times = pytest.mark.parametrize("n", range(10))
-
-
-@each_ten_times
-async def test_rollback_in_memory(rollback_in_memory, n):
-    await small_test(rollback_in_memory)
-
-
-@each_ten_times
-async def test_fresh_in_memory(fresh_in_memory, n):
-    await small_test(fresh_in_memory)
-
-
-@each_ten_times
-async def test_rollback(rollback, n):
-    await small_test(rollback)
-
-
-@each_ten_times
-async def test_drop_create(drop_create, n):
-    await small_test(drop_create)
-
-
-@each_ten_times
-async def test_new_database(new_database, n):
-    await small_test(new_database)
-
-# %%
-class Stopwatch:
-    """A pytest plugin: seconds spent per strategy (setup + call + teardown of its tests)."""
-
-    def __init__(self):
-        self.seconds = dict.fromkeys(STRATEGIES, 0.0)
-
-    def pytest_runtest_logreport(self, report):
-        strategy = report.nodeid.split("::")[-1].split("[")[0].removeprefix("test_")
-        self.seconds[strategy] += report.duration
-
-# %% [markdown]
-# Timings vary from machine to machine and run to run, so the stored numbers are one SQLite run and
-# your cell prints its own; the cell asserts only directions that held with a wide margin.
-
-# %% tags=["nbval-ignore-output"]
-stopwatch = Stopwatch()
-with redirect_stdout(io.StringIO()) as report:  # only pytest's last line
-    ipytest.run(*(f"{{MODULE}}::test_{strategy}" for strategy in STRATEGIES), plugins=[stopwatch])
-print(report.getvalue().strip().splitlines()[-1])
-seconds = stopwatch.seconds
-print(f"in memory (SQLite):    a fresh database per test takes {seconds['fresh_in_memory'] / seconds['rollback_in_memory']:.1f} x the time of rollback")
-for strategy, label in [("drop_create", "drop/create tables per test"), ("new_database", "a new database per test")]:
-    print(f"this database ({nb.backend}): {label} takes {seconds[strategy] / seconds['rollback']:.1f} x the time of rollback")
-assert seconds["drop_create"] > seconds["rollback"]
-if nb.backend == "postgresql":
-    assert seconds["new_database"] > 2 * seconds["rollback"] and seconds["new_database"] > seconds["drop_create"]
-
-# %% [markdown]
-# Read your own ratios; they move from run to run, the order between strategies much less. In
-# memory, a fresh database per test stays cheap: creating three tables in a tiny in-memory database
-# takes milliseconds, so the answer's fixture is fast because its database is small and in memory,
-# not because recreating a database is free. On this notebook's database, dropping and creating
-# the tables costs clearly more than rollback on every test. On PostgreSQL a brand-new database per
-# test (`CREATE DATABASE`, then `DROP DATABASE`) costs the most, more than twice rollback (the cell
-# asserts both); on SQLite, where it is a new file, it is not reliably dearer than drop/create
-# (compare the two lines the cell printed). Each table you add makes
-# every one of these tests pay more; <!-- ref:isolation-benchmark -->lesson 14<!-- /ref --> measures the strategies on a bigger schema.
-#
-# One more difference: drop/create cleans up *before* each test, so the last test's rows are still
-# in the database after the run:
-
-# %%
-print(await committed())
-assert await committed() == {"animals": ["Cody", "Max"], "adopters": []}
-await delete_everything()
-
-# %% [markdown]
-# **Verdict:** <!-- verdict:retry-fix-session-per-request-fresh-database -->the fix works, but not for the reason it gives, and only where it was tried<!-- /verdict -->.
-# Sharing one session was not the problem (a session per request fails the same way); the route's
-# `rollback()` reaching the test's transaction was. The answer's fixture sidesteps that by giving up
-# rollback isolation, and it isolates only because its database lives in memory: pointed at a
-# file or a PostgreSQL server, the second run inherits the first run's rows. Made to isolate there
-# (drop/create, or a new database per test), it costs more than rollback on every test, most of
-# all a new PostgreSQL database. Kept in memory, it is cheap, but your tests then run on SQLite, not
-# on the database you deploy. The targeted fixes keep both the speed and the real database: a
-# savepoint per attempt in the route, `create_savepoint` (and on SQLite the driver fix) in the
-# fixture.
+# The question's accepted answer took another road: blame the session shared by all requests, and
+# recreate the database for every test instead of rolling back.
+# <!-- ref:recreate-database-per-test -->Lesson 10<!-- /ref --> checks that advice and measures what it costs.
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (parts 5-6).** Learners often think the fixture fix is enough; the intake demo
-# is the moment to show why not, so let them predict the `committed` line before running it. In the
-# exercise, the usual mistakes: asserting on the response only (the response says Ada in both
-# versions; the check names the naive intake as not caught); adding Max through the client and
-# forgetting that the request then needs him committed first, or not adding him at all (then no
-# retry happens, and the naive intake passes); adding Max with a session outside `intake_sessions`
-# (then he is committed for real and leaks; the check at the end of the notebook catches it). If
-# the measurement cell fails its assertion on a loaded machine, run it again; the ratio is the
-# message, not the exact number. If a cell hangs on PostgreSQL, an interrupted run left a
-# connection in a transaction: restart the kernel and run from the top.
+# **Instructor notes (part 5 and the exercise).** Learners often think the fixture fix is enough;
+# the intake demo is the moment to show why not, so let them predict the `committed` line before
+# running it. In the exercise, the usual mistakes: asserting on the response only (the response
+# says Ada in both versions; the check names the naive intake as not caught); adding Max through the
+# client and forgetting that the request then needs him committed first, or not adding him at all
+# (then no retry happens, and the naive intake passes); adding Max with a session outside
+# `intake_sessions` (then he is committed for real and leaks; the check at the end of the notebook
+# catches it). If a cell hangs on PostgreSQL, an interrupted run left a connection in a
+# transaction: restart the kernel and run from the top.
 
 # %%
 print("rows left behind:", await committed())
@@ -871,8 +589,8 @@ assert await committed() == {"animals": [], "adopters": []}
 #
 # - ["How to test a FastAPI route that retries a SQLAlchemy insert after a
 #   rollback?"](https://stackoverflow.com/search?q=How+to+test+a+FastAPI+route+that+retries+a+SQLAlchemy+insert+after+a+rollback),
-#   Stack Overflow question and accepted answer, 2023 (FastAPI 0.95, SQLAlchemy 2.0): the route,
-#   the fixture and the workaround this lesson checks.
+#   Stack Overflow question, 2023 (FastAPI 0.95, SQLAlchemy 2.0): the route and the fixture this
+#   lesson takes apart (<!-- ref:recreate-database-per-test -->lesson 10<!-- /ref --> checks its accepted answer).
 # - SQLAlchemy 2.1, [Joining a Session into an External Transaction (such as for test
 #   suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites)
 #   and the `join_transaction_mode` parameter of
@@ -881,9 +599,8 @@ assert await committed() == {"animals": [], "adopters": []}
 #   (`begin_nested()`), and the SQLite dialect's [Serializable isolation / Savepoints / Transactional
 #   DDL](https://docs.sqlalchemy.org/en/21/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl)
 #   (the driver quirk of part 3).
-# - PostgreSQL 15, [SAVEPOINT](https://www.postgresql.org/docs/15/sql-savepoint.html),
-#   [ROLLBACK TO SAVEPOINT](https://www.postgresql.org/docs/15/sql-rollback-to.html) and
-#   [CREATE DATABASE](https://www.postgresql.org/docs/15/sql-createdatabase.html).
+# - PostgreSQL 15, [SAVEPOINT](https://www.postgresql.org/docs/15/sql-savepoint.html) and
+#   [ROLLBACK TO SAVEPOINT](https://www.postgresql.org/docs/15/sql-rollback-to.html).
 # - FastAPI, [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/);
 #   httpx 0.28, [ASGI transport](https://www.python-httpx.org/advanced/transports/#asgi-transport).
 #
@@ -904,8 +621,5 @@ assert await committed() == {"animals": [], "adopters": []}
 #   the route's first `RELEASE SAVEPOINT` commits for real.
 # - Join the test's sessions with `create_savepoint` (`tests/isolation.py`): every route is testable
 #   as it is, and tests see production behaviour, bugs included.
-# - "Recreate the database per test" works by giving up rollback isolation; it isolates only in
-#   memory, costs more than rollback on a real database, and its diagnosis (one shared session) is
-#   wrong.
 #
-# **Next:** [11 · Concurrency against a real database](11_concurrency.ipynb)
+# **Next:** [10 · Recreate the database for every test?](10_recreate_database.ipynb)

@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 36 min · **Exercises:** 12 min
 #
-# **Prerequisites:** 05 · Rollback fixtures, 09 · Retry routes
+# **Prerequisites:** 05 · Rollback fixtures, 09 · Retry routes, 10 · Recreate the database for every test?
 #
 # **You will be able to**
 # - name six ways to isolate database tests and point at the few lines of fixture code that make
@@ -310,7 +310,7 @@ else:
 # Now a live run on the database this notebook uses: the benchmark's own suite, 20 tests, under
 # two strategies (rollback and DELETE, the "manual cleanup" of part 6's claim), each in a real
 # pytest subprocess, with the benchmark's clock. Most of the time it takes is pytest starting up,
-# which the clock leaves out. (<!-- ref:recreate-database-per-test -->Lesson 09<!-- /ref --> measured drop/create live.)
+# which the clock leaves out. (<!-- ref:recreate-database-per-test -->Lesson 10<!-- /ref --> measured drop/create live.)
 #
 # **Quiz 14.3.** pytest times three phases of each test: *setup* (fixtures before the test),
 # *call* (the test) and *teardown* (fixtures after it). Predict the live run: which phase's median

@@ -700,7 +700,7 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # 2. **One database per xdist worker**, named from `PYTEST_XDIST_WORKER`, derived from a base URL
 #   the controller does not overwrite (<!-- ref:database-per-worker -->[14](14_speed_and_scale.ipynb)<!-- /ref -->).
 # 3. **The schema once per run** on a session-scoped engine, never per test
-#   (<!-- ref:fixture-scopes -->[05](05_rollback_fixtures.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[09](09_retry_routes.ipynb)<!-- /ref -->).
+#   (<!-- ref:fixture-scopes -->[05](05_rollback_fixtures.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[10](10_recreate_database.ipynb)<!-- /ref -->).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
 #   (<!-- ref:event-loop-scopes -->[03](03_lifecycle.ipynb)<!-- /ref -->).
 # 5. **A never-committed [outer transaction](../GLOSSARY.md#outer-transaction)** per test, sessions joined with

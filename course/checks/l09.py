@@ -1,28 +1,23 @@
-"""Lesson 09 (retry routes): the exercise's broken routes, and a throwaway database per test.
+"""Lesson 09 (retry routes): the exercise's broken routes.
 
 ``check_intake_test(intake_api, naive_route=intake_naive)`` runs the learner's
 ``test_intake_keeps_the_contact`` against the savepoint intake route (it must pass), then with
-the route replaced by each mutant (it must fail). ``fresh_database(url)`` is the measurement's
-"new database per test": ``CREATE DATABASE`` / ``DROP DATABASE`` on PostgreSQL, a new file on
-SQLite.
+the route replaced by each mutant (it must fail). (Lesson 10's throwaway database per test,
+``fresh_database``, is in :mod:`course.checks.l10`.)
 """
 
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, HTTPException
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_session
-from app.models import Adopter, Animal, Base
+from app.models import Adopter, Animal
 from course.exercise import Mutant, check_test, replace_route
 
 #: -vvv (with the -q of the notebook runs: verbosity 2): pytest prints the failed assertion of the summary line in full, not cut to the terminal width
@@ -82,39 +77,3 @@ def check_intake_test(app: Any, *, naive_route: Callable) -> None:
         args=SUMMARY_IN_FULL,
         namespace=sys._getframe(1).f_globals,
     )
-
-
-@asynccontextmanager
-async def fresh_database(url: str) -> AsyncIterator[str]:
-    """A brand-new database next to ``url``, with the app's tables; dropped (deleted) at exit."""
-    parsed = make_url(url)
-    name = f"fresh_{uuid.uuid4().hex[:12]}"
-    if parsed.get_backend_name() == "sqlite":
-        path = Path(parsed.database).with_name(f"{name}.sqlite")
-        fresh = parsed.set(database=str(path)).render_as_string(hide_password=False)
-        await _create_tables(fresh)
-        try:
-            yield fresh
-        finally:
-            path.unlink(missing_ok=True)
-        return
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    fresh = parsed.set(database=name).render_as_string(hide_password=False)
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f"CREATE DATABASE {conn.dialect.identifier_preparer.quote_identifier(name)}")
-        await _create_tables(fresh)
-        yield fresh
-    finally:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {conn.dialect.identifier_preparer.quote_identifier(name)} WITH (FORCE)")
-        await admin.dispose()
-
-
-async def _create_tables(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-    finally:
-        await engine.dispose()
