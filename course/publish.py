@@ -38,6 +38,7 @@ SUMMARIES = {
     "02_dependency_overrides": "overrides under the wrong key, overrides that become 422s or outlive their test",
     "03_lifecycle": "`ASGITransport` and the lifespan, background tasks, yield dependencies, event-loop traps",
     "05_rollback_fixtures": "the outer transaction and `create_savepoint`; what leaks without each piece",
+    "06_sequences_and_scope": "ids a rollback does not give back, fixture scopes, one shared session judged",
     "07_savepoints": "SAVEPOINT semantics, the SQLite driver quirk, \"savepoint does not exist\"",
     "09_retry_routes": "retry after `IntegrityError`, \"Can't operate on closed transaction\", both fixes",
     "10_recreate_database": "\"a session per request, a fresh database per test\" checked: a wrong diagnosis, isolation only in memory, its cost measured",

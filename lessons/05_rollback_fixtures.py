@@ -12,7 +12,7 @@
 # # 05 · Rollback fixtures
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 46 min · **Exercises:** 20 min
+# **Teaching:** 34 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides, 03 · The app's lifecycle and event loops
 #
@@ -21,9 +21,8 @@
 #   transaction that is never committed, sessions joined to it with `join_transaction_mode="create_savepoint"`,
 #   one fresh session per request through the dependency override, a rollback at teardown;
 # - explain what leaks, or breaks, when any one of those lines is missing, and prove it by counting rows;
-# - recognise that this fixture is `tests/isolation.py`, the helper you can copy into your project;
-# - write tests that stay correct on PostgreSQL, where sequences are not rolled back;
-# - say why a fixture that writes must be function-scoped.
+# - recognise that this fixture is `tests/isolation.py`, the helper you can copy into your project,
+#   and seed test data through it that the app sees and the teardown removes.
 
 # %%
 from course.notebook import setup, run_tests
@@ -85,12 +84,6 @@ def show_leftovers():
 def wipe():
     """Empty tables, fresh sequences: the clean start every step below begins from."""
     run_async(reset_schema(nb.database_url))
-
-
-def assert_database_empty():
-    leftovers.clear()
-    assert sum(run_async(count_rows(nb.database_url)).values()) == 0
-    print("the database is empty")
 
 
 # %% [markdown]
@@ -323,8 +316,8 @@ run_async(count_rows(nb.database_url))
 # test's transaction; its `commit()` releases that savepoint and its `rollback()` rolls back to it.
 # The outer transaction is out of the app's reach. This is the recipe from SQLAlchemy's
 # documentation, "Joining a Session into an External Transaction (such as for test suites)".
-# Steps 1 to 3 showed why lines 1 to 4 are there; line 5 says explicitly what closing the
-# connection would also do. The picture of the whole course:
+# Steps 1 to 3 showed why lines 1 to 4 are there; line 5 gets a quiz of its own in the next
+# section. The picture of the whole course:
 #
 # ```mermaid
 # flowchart LR
@@ -429,8 +422,41 @@ from tests.isolation import isolated_async_sessions, override_dependency, sessio
 print(inspect.getsource(isolated_async_sessions))
 
 # %% [markdown]
-# Numbered lines 1 to 5 again, plus the SQLite fix. `session_dependency` is the per-request
-# dependency from `app_client`:
+# Numbered lines 1 to 5 again, plus the SQLite fix; the rollback, line 5, sits in a `finally:`.
+#
+# **Quiz 05.3.** A copy of the step 4 fixture has lost line 5, `await outer.rollback()`, and nothing
+# else. Under that fixture, `test_create_rex` creates Rex and passes. Where is Rex after the test?
+# - **a)** In the database: a transaction that nobody ends is committed when the engine is disposed of.
+# - **b)** In the database until the next test's `connection.begin()`, which rolls him back.
+# - **c)** Gone: leaving `async with engine.connect()` closes the connection, and closing it rolls
+#   back whatever transaction is still open on it.
+# - **d)** It depends on the database: PostgreSQL rolls him back, SQLite keeps him.
+
+# %% tags=["quiz-answer"]
+answer("05.3", "c")
+
+# %% [markdown]
+# The fixture without line 5, and our two tests, on both databases:
+
+# %%
+@pytest.fixture
+async def sessions():
+    engine = create_async_engine(nb.database_url)
+    fix_sqlite_savepoints(engine)
+    async with engine.connect() as connection:
+        await connection.begin()  # line 2; line 5, the rollback, is gone
+        yield async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    await engine.dispose()
+
+
+run_tests("test_create_rex", "test_duplicate_is_409_and_the_app_carries_on")
+show_leftovers()
+
+# %% [markdown]
+# Nothing left: `Connection.close()` rolls back a transaction still in progress, on both databases.
+# The helper keeps line 5 anyway, in a `finally:` so that it also runs when the body of the `async
+# with` raises: the fixture says what it does instead of relying on what closing does.
+# `session_dependency` is the per-request dependency from `app_client`:
 
 # %%
 print(inspect.getsource(session_dependency))
@@ -501,283 +527,27 @@ async def test_seeded_animal_is_listed(sessions, client):
 l05.check_seeded_animal_is_listed(nb.database_url)
 
 # %% [markdown]
-# ## Ids after a rollback
-# <!-- topic:ids-after-rollback -->
-#
-# **Quiz 05.3.** On PostgreSQL, a test creates the first animal of an empty table and is rolled
-# back; the next test creates an animal too. What id does the second one get?
-# - **a)** 1: the rollback restored the table exactly as it was.
-# - **b)** 1 or 2 at random: each connection caches its own sequence values.
-# - **c)** Not 1: the sequence handed out 1 already, and `nextval()` is never undone.
-# - **d)** The test fails: the rolled-back id 1 is still reserved by a lock.
-
-# %% tags=["quiz-answer"]
-answer("05.3", "c")
-
-# %% [markdown]
-# The same test twice (parametrised), recording the id the app returns. We start from fresh
-# [sequences](../GLOSSARY.md#sequence) so the numbers are comparable between runs.
-
-# %%
-ids = []
-
-
-@pytest.mark.parametrize("attempt", [1, 2])
-async def test_rex_gets_an_id(client, attempt):
-    response = await client.post("/animals", json=REX)
-    assert response.status_code == 201
-    ids.append(response.json()["id"])
-
-
-wipe()
-run_tests("test_rex_gets_an_id")
-show_leftovers()
-
-# %% [markdown]
-# Both runs left nothing behind. The ids differ by backend, so the next cell's output does too (the
-# one shown is PostgreSQL's; on SQLite it is compared with SQLite's); the cell asserts the fact of
-# the active backend.
-
-# %% tags=["output-per-database"]
-print(f"{nb.backend}: ids {ids}")
-if nb.backend == "postgresql":
-    assert ids[1] > ids[0]  # the sequence kept counting
-else:
-    assert ids == [1, 1]  # SQLite picks max(rowid) + 1, and the table was empty again
-
-# %% [markdown]
-# SQLite reuses the id after the rollback; PostgreSQL does not. A test that hard-codes an id can
-# therefore pass on SQLite and fail on PostgreSQL:
-
-# %%
-async def test_get_rex_by_literal_id(client):
-    assert (await client.post("/animals", json=REX)).status_code == 201
-    response = await client.get("/animals/1")  # "it is the first animal, so its id is 1"
-    assert response.status_code == 200
-
-
-# %% tags=["output-per-database"]
-run_tests("test_get_rex_by_literal_id", expect="passed" if nb.backend == "sqlite" else "failed")
-show_leftovers()
-
-# %% [markdown]
-# ### Exercise 2: a test that holds on every backend
-#
-# Rewrite the test above so that it passes on SQLite *and* PostgreSQL: create Rex, fetch him by his
-# id, check the name.
-#
-# > Hint: the `POST` response carries the id the database assigned.
-#
-# The check starts from fresh ids, so on both databases the real app gives Rex id 1. Then it runs
-# your test with ids handed out from 1001, as PostgreSQL does once earlier tests have used the first
-# ones: it must pass there too. Last, two broken versions of the app that it must fail against.
-
-# %%
-async def test_get_rex_by_his_id(client):
-    # BEGIN SOLUTION
-    created = await client.post("/animals", json=REX)
-    assert created.status_code == 201
-    response = await client.get(f"/animals/{created.json()['id']}")
-    assert response.status_code == 200
-    assert response.json()["name"] == "Rex"
-    # END SOLUTION
-
-
-l05.check_get_rex_by_his_id(nb.database_url)
-
-
-# %% [markdown]
-# ## Why the fixture that owns the transaction is function-scoped
-# <!-- topic:fixture-scopes -->
-#
-# The rollback happens when the `sessions` fixture is torn down. Make it [session-scoped](../GLOSSARY.md#function-scoped-fixture) ("one
-# connection for the whole run is faster") and there is one rollback, after the last test. (A
-# session-scoped `client` would need a session-scoped `sessions`: the same thing.)
-#
-# **Quiz 05.4.** With `sessions` session-scoped, what happens to two tests that each create Rex?
-# - **a)** Nothing changes: each test still runs in its own transaction.
-# - **b)** The second test sees the first test's Rex (409), yet nothing is left in the database afterwards.
-# - **c)** Rex leaks into the database after the run.
-# - **d)** pytest-asyncio refuses a session-scoped async fixture here: neither test runs.
-
-# %% tags=["quiz-answer"]
-answer("05.4", "b")
-
-# %% [markdown]
-# The helper's fixture again, with `scope="session"` (the loop scope is already `session`, from
-# `pyproject.toml`):
-
-# %%
-@pytest.fixture(scope="session")
-async def sessions():
-    engine = create_async_engine(nb.database_url)
-    async with isolated_async_sessions(engine) as factory:
-        yield factory
-    await engine.dispose()
-
-
-async def test_first_rex(client):
-    assert (await client.post("/animals", json=REX)).status_code == 201
-
-
-async def test_second_rex(client):
-    assert (await client.post("/animals", json=REX)).status_code == 201
-
-
-run_tests("test_first_rex", "test_second_rex", expect="failed")
-show_leftovers()
-run_async(count_rows(nb.database_url))
-
-# %% [markdown]
-# Nothing reached the database, yet the tests were not isolated from each other: the second one got
-# a 409. Isolation lasts as long as the fixture that owns the transaction, so everything that writes
-# must be function-scoped. (A long-lived *session* that holds its own savepoint fails in a nastier
-# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 07<!-- /ref --> takes that apart.) Back to function scope:
-
-# %%
-@pytest.fixture
-async def sessions():
-    engine = create_async_engine(nb.database_url)
-    async with isolated_async_sessions(engine) as factory:
-        yield factory
-    await engine.dispose()
-
-
-run_tests("test_first_rex", "test_second_rex")
-show_leftovers()
-
-# %% [markdown]
-# ## Claim check: wrap the test's session in a transaction, hand that session to the app, roll back at the end (deep dive)
-#
-# The article "Using pytest Fixtures with FastAPI TestClient for Database Transaction Rollbacks"
-# (2025, on a Python-upgrade consultancy's blog) promises a clean slate per test this way: open a session on
-# the engine, begin a transaction on its connection, let the dependency override return *that same
-# session* to every request, and roll the transaction back at teardown. It also suggests that seed
-# data a fixture commits through that session is undone as well. We rebuild the fixture in our own
-# code and run it against our app. First, the article's order of calls: ask the session for its
-# connection, then begin a transaction on that connection.
-
-# %%
-from sqlalchemy.exc import InvalidRequestError
-
-
-async def begin_on_the_sessions_connection():
-    engine = create_async_engine(nb.database_url)
-    try:
-        async with AsyncSession(engine) as session:
-            connection = await session.connection()
-            await connection.begin()
-    except InvalidRequestError as exc:
-        return exc
-    finally:
-        await engine.dispose()
-
-
-error = await begin_on_the_sessions_connection()
-print(f"{type(error).__name__}: {error}")
-assert "already initialized a SQLAlchemy Transaction" in str(error)
-
-# %% [markdown]
-# On SQLAlchemy 2.x that fixture never gets to the test: `session.connection()` has already begun
-# the transaction. Its evident intent still deserves a fair trial, so we begin the transaction
-# through the session instead:
-
-# %%
-@pytest.fixture
-async def one_session():
-    engine = create_async_engine(nb.database_url)
-    fix_sqlite_savepoints(engine)
-    async with AsyncSession(engine, expire_on_commit=False) as session:
-        transaction = await session.begin()  # the transaction around the test
-        yield session
-        await transaction.rollback()  # "and roll it back at the end"
-    await engine.dispose()
-
-
-@pytest.fixture
-async def client(one_session):
-    async def same_session():  # every request gets the test's session
-        yield one_session
-
-    with override_dependency(shelter, get_session, same_session):
-        async with LifespanManager(shelter) as started:
-            async with AsyncClient(transport=ASGITransport(app=started.app), base_url="http://test") as http:
-                yield http
-
-
-# %% [markdown]
-# First path: the route commits.
-
-# %%
-async def test_claim_when_the_route_commits(client):
-    assert (await client.post("/animals", json=REX)).status_code == 201
-
-
-run_tests("test_claim_when_the_route_commits", expect="failed")
-show_leftovers()
-
-# %% [markdown]
-# The test itself passed; then its teardown failed (`This transaction is closed`) and Rex stayed
-# in the database. The route's `commit()` committed the very transaction the fixture meant to roll
-# back. Clean up, then the second path: the test puts its own row in the transaction, and the
-# route rolls back after a duplicate.
-
-# %%
-wipe()
-
-
-async def test_claim_when_the_route_rolls_back(one_session, client):
-    one_session.add(Animal(name="Luna", species="cat"))  # the test's own data, in "the" transaction
-    await one_session.flush()
-    assert (await client.post("/animals", json={"name": "Luna", "species": "cat"})).status_code == 409
-    assert await animal_names(client) == ["Luna"]
-
-
-run_tests("test_claim_when_the_route_rolls_back", expect="failed")
-show_leftovers()
-
-# %% [markdown]
-# The 409 is right, but the route's `rollback()` took the test's Luna with it: the list is empty,
-# and the teardown fails again. Nothing leaked this time only because nothing committed after the
-# rollback.
-#
-# **Verdict:** <!-- verdict:same-session-transaction-rollback -->does not hold, on either path<!-- /verdict -->. When the route commits, the commit is real and the
-# rows stay; when it rolls back, it rolls back the test's own data. The fixture isolates only tests
-# whose app code never calls `commit()` or `rollback()`, and such apps are rare. The working
-# version is step 4 (`tests/isolation.py`): the test owns the connection and its transaction, and
-# each request gets its own session inside a savepoint. (The article's speed figures are the subject
-# of <!-- ref:isolation-benchmark -->lesson 14<!-- /ref -->.)
-
-# %%
-assert_database_empty()
-
-# %% [markdown]
 # ## Sources and further reading
 #
 # - SQLAlchemy 2.1: [Joining a Session into an External Transaction (such as for test suites)](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#joining-a-session-into-an-external-transaction-such-as-for-test-suites)
 #   and the [`join_transaction_mode` parameter of `Session`](https://docs.sqlalchemy.org/en/21/orm/session_api.html#sqlalchemy.orm.Session.params.join_transaction_mode)
 #   (the four modes and their default, asked of the library above).
 # - SQLAlchemy 2.1: [Transaction events (`ConnectionEvents`)](https://docs.sqlalchemy.org/en/21/core/events.html#sqlalchemy.events.ConnectionEvents),
-#   used for the transaction log.
+#   used for the transaction log; [`Connection.close()`](https://docs.sqlalchemy.org/en/21/core/connections.html#sqlalchemy.engine.Connection.close)
+#   ("Any transactional state present on the DBAPI connection is also unconditionally released via
+#   the DBAPI connection's `rollback()` method").
 # - FastAPI 0.165: [Testing Dependencies with Overrides](https://fastapi.tiangolo.com/advanced/testing-dependencies/).
 # - pytest-asyncio 1.5: [Concepts: event loop scopes](https://pytest-asyncio.readthedocs.io/en/stable/concepts.html).
-# - PostgreSQL 15: [Sequence Manipulation Functions](https://www.postgresql.org/docs/15/functions-sequence.html)
-#   ("`nextval` operations are never rolled back"); SQLite: [ROWID and AUTOINCREMENT](https://www.sqlite.org/autoinc.html)
-#   (without `AUTOINCREMENT` a new row gets the largest rowid + 1, so a rolled-back id comes back).
-# - The [claim check](../GLOSSARY.md#claim-check): "Using pytest Fixtures with FastAPI TestClient for Database Transaction
-#   Rollbacks", a Python-upgrade consultancy's blog, 2025.
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (step 4 to the end, ~26 min + exercises).** Read the five numbered lines of the
+# **Instructor notes (step 4 to the end, ~16 min + exercise).** Read the five numbered lines of the
 # step 4 fixture aloud; every later lesson builds on them. The transaction log cell is the best
 # moment to answer "so does my app's commit still get tested?": yes, as far as the SQL goes (the
 # flush, the constraints, the `RELEASE`), but not the final `COMMIT` itself, which is the
-# database's job. Common learner mistakes: asserting literal ids (the real app exposes it only on
-# PostgreSQL; Exercise 2's check catches it on both databases with ids that start at 1001); forgetting `commit()` or
-# `flush()` in Exercise 1 (then the app's session cannot see Luna: the list is empty); writing the
-# seeding session outside `sessions` (then Luna leaks: the check says so and cleans up). The variant of
-# cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" (blog.cmdragon.cn, 2025-09-09),
-# `session.begin_nested()` around the test's session, fails the same way: <!-- ref:begin-nested-claim -->lesson 07<!-- /ref --> runs it.
+# database's job. Common learner mistakes in Exercise 1: forgetting `commit()` or `flush()` (then
+# the app's session cannot see Luna: the list is empty); writing the seeding session outside
+# `sessions` (then Luna leaks: the check says so and cleans up); creating Luna with `POST /animals`
+# (the check names it: seeding is for rows no route creates).
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
@@ -790,11 +560,8 @@ assert_database_empty()
 # - One fresh session per request, through the dependency override, like production.
 # - Prove isolation by counting rows from a fresh connection after each test, and by running the
 #   tests in more than one order.
-# - Sequences are not rolled back on PostgreSQL, and SQLite reuses ids: never assert literal ids.
 # - Version notes: the join modes are SQLAlchemy 2.x (`create_savepoint` since 2.0; the default is
-#   `"conditional_savepoint"`); the id behaviour holds for PostgreSQL sequences and for SQLite tables
-#   without `AUTOINCREMENT`.
-# - Fixtures that own the transaction, or write, are function-scoped.
+#   `"conditional_savepoint"`).
 # - `tests/isolation.py` is this fixture, ready to copy.
 #
-# **Next:** [07 · Savepoints](07_savepoints.ipynb)
+# **Next:** [06 · Sequences and fixture scope: what a rollback does not undo](06_sequences_and_scope.ipynb)

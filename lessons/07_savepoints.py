@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 50 min · **Exercises:** 12 min
 #
-# **Prerequisites:** 05 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`)
+# **Prerequisites:** 05 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`), 06 · Sequences and fixture scope
 #
 # **You will be able to**
 # - say what `SAVEPOINT`, `RELEASE SAVEPOINT` and `ROLLBACK TO SAVEPOINT` do to the rows of a
@@ -782,7 +782,7 @@ assert MODULE_TRACE[-2:] == ["ROLLBACK TO SAVEPOINT sa_savepoint_1", "RELEASE SA
 # flush does not end it). The second test's own session opened `sa_savepoint_2`. The shared
 # session's `rollback()` went back to `sa_savepoint_1`, which ends every savepoint after it, so the
 # own session's `commit()` (`RELEASE SAVEPOINT sa_savepoint_2`) finds nothing. It also wiped Tom.
-# The fix is <!-- ref:fixture-scopes -->lesson 05<!-- /ref -->'s rule: **fixtures that write are [function-scoped](../GLOSSARY.md#function-scoped-fixture)**, so no session carries a
+# The fix is <!-- ref:fixture-scopes -->lesson 06<!-- /ref -->'s rule: **fixtures that write are [function-scoped](../GLOSSARY.md#function-scoped-fixture)**, so no session carries a
 # savepoint from one test into the next. The same tests with a function-scoped shared session:
 
 # %%
@@ -812,7 +812,7 @@ async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_ses
 # Both pass. The first test's Rex is gone in the second one: the session that held it was closed at
 # the end of the first test, which rolled back to its savepoint. Do not stop here, though: the
 # *connection* is still module-scoped, so whatever a test commits stays visible to the tests after
-# it until the module ends (<!-- ref:fixture-scopes -->lesson 05<!-- /ref -->, Quiz 05.4). Make everything that writes function-scoped,
+# it until the module ends (<!-- ref:fixture-scopes -->lesson 06<!-- /ref -->, Quiz 06.2). Make everything that writes function-scoped,
 # the connection included, and you are back to <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s fixture.
 
 # %%

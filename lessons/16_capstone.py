@@ -179,7 +179,7 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL  # before the app is imported (be
 
 # %% [markdown]
 # Part 2: **the app's pieces** (the only lines that name the app) and the engine. One engine per
-# run, on the session loop, with the schema dropped and created once (<!-- ref:fixture-scopes -->lesson 05<!-- /ref -->); the SQLite
+# run, on the session loop, with the schema dropped and created once (<!-- ref:fixture-scopes -->lesson 06<!-- /ref -->); the SQLite
 # [savepoint](../GLOSSARY.md#savepoint) fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 07<!-- /ref -->). At the end it also disposes of
 # the app's own engine, which a test uses only when the override is missing, but which must then
 # not leave connections open.
@@ -687,7 +687,7 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # or `!= 201` for the duplicate (misses the 400 mutant); creating the first adopter in one test and
 # expecting the 409 in another (fails against the real app in random order: exactly what isolation
 # forbids); asserting a literal id such as `/adopters/1` (ids are not rolled back on PostgreSQL,
-# <!-- ref:ids-after-rollback -->lesson 05<!-- /ref -->). The check is one pytest process: each test runs once per variant
+# <!-- ref:ids-after-rollback -->lesson 06<!-- /ref -->). The check is one pytest process: each test runs once per variant
 # (`-p course.checks.l16_mutants` parametrizes them), so it costs one start-up.
 
 # %% [markdown]
@@ -700,7 +700,7 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # 2. **One database per xdist worker**, named from `PYTEST_XDIST_WORKER`, derived from a base URL
 #   the controller does not overwrite (<!-- ref:database-per-worker -->[14](14_speed_and_scale.ipynb)<!-- /ref -->).
 # 3. **The schema once per run** on a session-scoped engine, never per test
-#   (<!-- ref:fixture-scopes -->[05](05_rollback_fixtures.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[10](10_recreate_database.ipynb)<!-- /ref -->).
+#   (<!-- ref:fixture-scopes -->[06](06_sequences_and_scope.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[10](10_recreate_database.ipynb)<!-- /ref -->).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
 #   (<!-- ref:event-loop-scopes -->[03](03_lifecycle.ipynb)<!-- /ref -->).
 # 5. **A never-committed [outer transaction](../GLOSSARY.md#outer-transaction)** per test, sessions joined with

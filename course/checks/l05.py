@@ -1,26 +1,20 @@
-"""Lesson 05's exercises: broken versions of the app (and of the database) the learner's tests must catch."""
+"""Lesson 05's exercise: broken versions of the app the learner's seeding test must catch."""
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import sys
-from collections.abc import Iterator
 from typing import Annotated, Any
 from unittest.mock import patch
 
 from fastapi import Depends
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_session
 from app.main import app as shelter
-from app.models import Animal
 from app.routes.animals import list_animals
-from app.schemas import AnimalIn, AnimalOut
+from app.schemas import AnimalOut
 from course.database import count_rows
-from course.exercise import (Condition, ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, record_calls,
-                             replace_route)
+from course.exercise import ExerciseIncomplete, Mutant, attempted, check_test, not_attempted, record_calls, replace_route
 from course.notebook import reset_schema, run_async
 
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -98,62 +92,6 @@ def check_seeded_animal_is_listed(database_url: str) -> None:
         )
     if verdict is not None:
         raise verdict
-
-
-# --- Exercise 2: a test that holds on every backend -------------------------------------------------
-
-@contextlib.contextmanager
-def _ids_start_at_1001() -> Iterator[None]:
-    """Every new animal gets an id from 1001 on, as if earlier tests had used the first ones."""
-    ids = itertools.count(1001)
-
-    def take_an_id(mapper, connection, target):
-        if target.id is None:
-            target.id = next(ids)
-
-    event.listen(Animal, "before_insert", take_an_id)
-    try:
-        yield
-    finally:
-        event.remove(Animal, "before_insert", take_an_id)
-
-
-async def _get_answers_with_another_animal(animal_id: int) -> dict[str, Any]:
-    return {"id": animal_id, "name": "Bella", "species": "dog"}
-
-
-def _another_animal_returned():
-    return replace_route(shelter, "GET", "/animals/{animal_id}", _get_answers_with_another_animal)
-
-
-async def _create_that_stores_nothing(body: AnimalIn) -> dict[str, Any]:
-    return {"id": 1, "name": body.name, "species": body.species}
-
-
-def _nothing_stored():
-    return replace_route(shelter, "POST", "/animals", _create_that_stores_nothing)
-
-
-BY_ID_MUTANTS = [
-    Mutant("GET /animals/{animal_id} answers 200 with another animal", _another_animal_returned,
-           hint="check the name in the GET response"),
-    Mutant("POST /animals answers 201 but stores nothing", _nothing_stored,
-           hint="fetch the animal you created and check the GET answers 200"),
-]
-IDS_FROM_1001 = "ids do not start at 1 (as on PostgreSQL after earlier tests)"
-
-
-def check_get_rex_by_his_id(database_url: str) -> None:
-    """Exercise 2: the test passes on fresh ids AND on ids from 1001, and fails against each mutant."""
-    __tracebackhide__ = True
-    namespace = _caller_globals()
-    test = namespace.get("test_get_rex_by_his_id")
-    if test is not None and attempted(test):
-        run_async(reset_schema(database_url))  # fresh ids: the first animal gets id 1 on both databases
-    check_test("test_get_rex_by_his_id", mutants=BY_ID_MUTANTS, namespace=namespace,
-               hint="use the id in `created.json()` and compare the name",
-               conditions=[Condition(IDS_FROM_1001, _ids_start_at_1001, advice=(
-                   "Fetch the animal by the id the POST response returned (`created.json()['id']`), never a literal."))])
 
 
 def _caller_globals() -> dict[str, Any]:
