@@ -358,7 +358,8 @@ run_tests(
 # <Future pending ...> attached to a different loop`: asyncpg connections belong to the event loop
 # that opened them. The fix for an async app is the client we just built: `httpx.AsyncClient` +
 # `ASGITransport` runs the app on the test's own loop, next to its connection. Keep `TestClient` for
-# sync apps, or for tests that give it nothing opened elsewhere.
+# sync apps, or for tests that give it nothing opened elsewhere. <!-- ref:event-loop-scopes -->Lesson 04<!-- /ref --> meets the same error
+# between pytest's own event loops, and shows how to keep a test and its connections on one loop.
 
 # %% [markdown] tags=["instructor"]
 # Learners often ask why the course does not simply use `TestClient` everywhere, as FastAPI's
@@ -369,7 +370,6 @@ run_tests(
 # If a PostgreSQL run of this notebook prints stray `Future exception was never retrieved` logs in a
 # later cell, an asyncpg connection was garbage-collected after a loop mismatch: restart the kernel
 # and run all; it is harmless but distracting.
-
 
 # %% [markdown] tags=["instructor"]
 # Common mistakes in the exercise: respx routes written with the full URL while the `payments`
