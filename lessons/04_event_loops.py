@@ -16,7 +16,7 @@
 # the test client hands back the response: `yield` dependencies and [background tasks](../GLOSSARY.md#background-task).
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 24 min · **Exercises:** 3 min
+# **Teaching:** 26 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 00 · Start here, 02 · Dependency overrides, 03 · The test client and the lifespan
 #
@@ -26,7 +26,7 @@
 # - keep an engine's pooled connections and the tests that use them on one loop (`loop_scope`), or
 #   pool nothing (`NullPool`);
 # - say when a `yield` dependency exits (`Depends(scope=...)`, FastAPI >= 0.121) and when background
-#   tasks have run, and assert on them without waiting.
+#   tasks have run, and assert on them, and on what they did not do, without waiting.
 
 # %%
 from course.notebook import setup, run_tests
@@ -36,8 +36,8 @@ nb = setup("04")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (24 + 3 min).** The fixtures of the previous lesson, re-created: 2 min. Event loops and the claim
-# check: 14 min. `yield` dependencies and background tasks: 8 min. Quizzes 3 min.
+# **Timing (26 + 11 min).** The fixtures of the previous lesson, re-created: 2 min. Event loops and the claim
+# check: 14 min. `yield` dependencies and background tasks: 10 min. Quizzes 3 min, the exercise 8 min.
 #
 # On SQLite two cells *pass* that fail on PostgreSQL (the two loop-scope cells): the prose quotes the
 # PostgreSQL error. If you teach from a laptop, run this notebook on PostgreSQL
@@ -429,9 +429,48 @@ async def test_reservation_mail_has_gone_when_the_response_arrives(client, notif
 # the test as an exception from the client call, even though production users already got their
 # response.
 
+# %% [markdown] tags=["instructor"]
+# Common mistakes in the exercise: asserting `notifier.sent == []` right after the first reservation
+# ("the mail has not gone yet"; it has, and the check says the test fails against the real app); a
+# `sleep` before the assertions (harmless here, and never needed); checking
+# `"bob@example.com" not in notifier.sent`, which compares an address with `(to, subject, body)`
+# tuples and is always true; `len(notifier.sent) == 1`, which misses a wrong e-mail text.
 
 # %% [markdown]
-# Nothing is left behind and no override outlived its test:
+# ### Exercise 1: no e-mail for a refused reservation
+#
+# Reserve Rex for Ada, then try to reserve Rex for Bob: the second request answers **409**. Right after
+# it, with no waiting, check that exactly one e-mail has gone: Ada's reservation e-mail, as in the
+# test above, and nothing for Bob. The cell's last line runs your test against the real app and
+# against [broken versions](../GLOSSARY.md#broken-version) of the reservation route.
+#
+# > Hint: `POST /adoptions` with `{"animal_id": ..., "adopter_id": ...}`, twice. When the client
+# > returns, every background task of that request has run (or never will), so one `==` on the whole
+# > of `notifier.sent` says both what was sent and what was not.
+
+# %%
+from course.checks import l04
+
+
+async def test_refused_reservation_sends_no_mail(client, notifier):
+    rex = (await client.post("/animals", json={"name": "Rex", "species": "dog"})).json()
+    ada = (await client.post("/adopters", json={"name": "Ada", "email": "ada@example.com"})).json()
+    bob = (await client.post("/adopters", json={"name": "Bob", "email": "bob@example.com"})).json()
+    # BEGIN SOLUTION
+    first = await client.post("/adoptions", json={"animal_id": rex["id"], "adopter_id": ada["id"]})
+    second = await client.post("/adoptions", json={"animal_id": rex["id"], "adopter_id": bob["id"]})
+
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert notifier.sent == [
+        ("ada@example.com", "Rex is reserved for you", "Please pay the adoption fee of EUR 150.00 within 48 hours."),
+    ]
+    # END SOLUTION
+
+
+l04.check_refused_reservation()  # your test against the real app, then against broken reservation routes
+
+# %% [markdown]
+# Whatever the exercise did, nothing is left behind and no override outlived its test:
 
 # %%
 assert app.dependency_overrides == {}
