@@ -39,10 +39,10 @@ nb
 # **Timing (26 + 11 min).** The fixtures of the previous lesson, re-created: 2 min. Event loops and the claim
 # check: 14 min. `yield` dependencies and background tasks: 10 min. Quizzes 3 min, the exercise 8 min.
 #
-# On SQLite two cells *pass* that fail on PostgreSQL (the two loop-scope cells): the prose quotes the
-# PostgreSQL error. If you teach from a laptop, run this notebook on PostgreSQL
-# (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel) so the room sees them fail; on
-# Binder PostgreSQL is the default.
+# On SQLite one cell *passes* that fails on PostgreSQL (two tests, each on a loop of its own, sharing
+# a pooled engine): the prose quotes the PostgreSQL errors. If you teach from a laptop, run this
+# notebook on PostgreSQL (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel) so the
+# room sees them fail; on Binder PostgreSQL is the default.
 
 # %% [markdown]
 # The app, and what this notebook needs from <!-- ref:respx-testclient -->lesson 03<!-- /ref -->:
