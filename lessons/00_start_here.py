@@ -173,7 +173,7 @@ answer("00.1", "b")
 # Let us see. Both requests go through one client, inside the lifespan. The app uses its own engine
 # (`app.db.engine`), which keeps a pool of connections tied to the [event loop](../GLOSSARY.md#loop-scope) they were opened on;
 # disposing of it at the end keeps later cells, which run on other loops, from reusing them
-# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens otherwise). We print neither the id nor the arrival time: they differ
+# (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref --> shows what happens otherwise). We print neither the id nor the arrival time: they differ
 # from run to run.
 
 # %%

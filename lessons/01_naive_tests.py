@@ -87,7 +87,7 @@ REX = {"name": "Rex", "species": "dog"}
 # The client fixture talks to the app exactly as it is: the app's own `get_session`, so its own engine
 # and its own database (here, this notebook's). No transaction around the test, no cleanup after it.
 # (The `dispose()` at teardown only closes the engine's pooled connections, which belong to this run's
-# [event loop](../GLOSSARY.md#loop-scope); <!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> explains why. It deletes nothing.)
+# [event loop](../GLOSSARY.md#loop-scope); <!-- ref:event-loop-scopes -->lesson 04<!-- /ref --> explains why. It deletes nothing.)
 
 # %%
 @pytest.fixture
@@ -363,7 +363,7 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
 # override; <!-- ref:dependency-override -->lesson 02<!-- /ref -->), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 03 and 07<!-- /ref -->
+# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 04 and 07<!-- /ref -->
 # show bugs that only one backend exhibits).
 
 # %%
@@ -439,7 +439,7 @@ print("rows:", await count_rows(nb.database_url))
 # insert of a unique name fails because of the first test's row. With pytest-asyncio 1.x defaults on
 # PostgreSQL it is not what you see: the second test fails earlier, with a loop error, before any
 # insert, and fixing the leftover row would not make it pass. Keep the app's engine and the tests on
-# one loop, or dispose of the engine after each test, as our `client` fixture does (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->).
+# one loop, or dispose of the engine after each test, as our `client` fixture does (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->).
 
 # %% [markdown]
 # ## 5. A preview of the cure: one transaction per test, never committed

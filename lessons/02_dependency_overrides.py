@@ -84,7 +84,7 @@ app.dependency_overrides
 # takes it apart line by line; here it is a black box). `bare_client` calls the app in-process, with
 # nothing else: no override, no [lifespan](../GLOSSARY.md#lifespan). `app_engine` is the app's *own* engine, for the tests that
 # (by mistake) reach it; it is disposed at teardown, because its pooled connections belong to the [event loop](../GLOSSARY.md#loop-scope)
-# of one pytest run (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref --> shows what happens when the next run reuses them).
+# of one pytest run (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref --> shows what happens when the next run reuses them).
 
 # %%
 @pytest.fixture
@@ -611,4 +611,4 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - An override replaces external services too (the payment gateway): assert the status, the exact
 #   detail, the state in the database and the side effects, or a broken route slips through.
 #
-# **Next:** [03 · The app's lifecycle and event loops](03_lifecycle.ipynb)
+# **Next:** [03 · The test client and the lifespan](03_lifecycle.ipynb)

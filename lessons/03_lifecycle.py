@@ -9,26 +9,22 @@
 # ---
 
 # %% [markdown]
-# # 03 · The app's lifecycle and event loops
+# # 03 · The test client and the lifespan
 #
 # A test calls the app in-process, and that skips what a server would do around it: the [lifespan](../GLOSSARY.md#lifespan)'s
-# start-up and shut-down, the [event loop](../GLOSSARY.md#loop-scope) the server owns. This notebook shows what runs when (the
-# lifespan, `yield` dependencies, [background tasks](../GLOSSARY.md#background-task)), what the test clients of httpx and Starlette do
-# differently, and the event-loop errors of pytest-asyncio 1.x and asyncpg that SQLite hides.
+# start-up and shut-down. This notebook shows what the test clients of httpx and Starlette do
+# differently, how to run the lifespan in a test, and how to mock the app's own calls to the payment
+# provider with [respx](../GLOSSARY.md#respx), inside that lifespan.
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 40 min · **Exercises:** 11 min
+# **Teaching:** 22 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 00 · Start here, 02 · Dependency overrides
 #
 # **You will be able to**
 # - call an async app in-process with httpx 0.28 (`ASGITransport`), run its lifespan
-#   (`LifespanManager`), and say what Starlette's `TestClient` does differently;
-# - replace `@app.on_event` handlers with a lifespan;
-# - say when a `yield` dependency exits (`Depends(scope=...)`, FastAPI >= 0.121) and when background
-#   tasks have run, and assert on them without waiting;
-# - recognise the event-loop errors of pytest-asyncio 1.x and asyncpg (`fixture 'event_loop' not
-#   found`, `ScopeMismatch`, "attached to a different loop"), and say why SQLite hides them;
+#   (`LifespanManager`), and replace `@app.on_event` handlers with a lifespan;
+# - say what Starlette's `TestClient` does differently (the lifespan, `httpx2`, its own event loop);
 # - mock the payment provider at the transport with respx and test what the route does when it is
 #   unreachable.
 
@@ -40,19 +36,19 @@ nb = setup("03")
 nb
 
 # %% [markdown] tags=["instructor"]
-# **Timing (40 + 11 min).** Test client and lifespan: 8 min (`on_event`, deep dive: 2 min).
-# `TestClient`, httpx2 and respx: 9 min (`TestClient` and asyncpg, deep dive: 2 min). Event loops and
-# the claim check: 14 min. `yield` dependencies and background tasks: 8 min. Quizzes 3 min, the
-# exercise 8 min.
+# **Timing (22 + 11 min).** Test client and lifespan: 9 min (`on_event`, deep dive: 2 min).
+# `TestClient`, httpx2 and respx: 9 min (`TestClient` and asyncpg, deep dive: 2 min). Quizzes 3 min,
+# the exercise 8 min.
 #
-# On SQLite three cells *pass* that fail on PostgreSQL (the `TestClient` cell and the two loop-scope
-# cells): the prose quotes the PostgreSQL error. If you teach from a laptop, run this notebook on
-# PostgreSQL (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel) so the room sees
-# them fail; on Binder PostgreSQL is the default.
+# On SQLite the `TestClient` cell of the deep dive *passes*; it fails on PostgreSQL, and the prose
+# quotes the PostgreSQL error. If you teach from a laptop, run this notebook on PostgreSQL
+# (`export DATABASE_URL=$(scripts/postgres start)`, restart the kernel) so the room sees it fail; on
+# Binder PostgreSQL is the default.
+
 
 # %% [markdown]
 # The app, and two fixtures from <!-- ref:dependency-override -->lesson 02<!-- /ref -->: `engine`, a test engine created (and disposed) on the
-# test's event loop, and `sessions`, the rollback-isolated session factory of `tests/isolation.py`.
+# test's [event loop](../GLOSSARY.md#loop-scope), and `sessions`, the rollback-isolated session factory of `tests/isolation.py`.
 
 # %%
 import pytest
@@ -103,12 +99,22 @@ assert "unexpected keyword argument 'app'" in str(error)
 # ## 2 · The lifespan
 # <!-- topic:lifespan -->
 #
-# The shelter's lifespan (`app/main.py`) creates the `httpx.AsyncClient` the payment gateway uses
-# and puts it on `app.state`; `/health` answers 503 until that has happened.
+# The shelter's lifespan (`app/main.py`) prepares what the payment gateway needs at start-up, and
+# `/health` answers 503 until it has run. The next cell calls a brand-new app object, as a fresh test
+# process would import it (the lifespan leaves state behind on the app it ran on, so each
+# demonstration gets its own), through [`ASGITransport`](../GLOSSARY.md#asgi-transport) alone: `GET /health`, then
+# `POST /adoptions/1/pay`.
+#
+# **Quiz 03.1.** What does the payment request do?
+# - **a)** It answers 404: the route looks up adoption 1 before anything else, and this database
+#   has no adoptions yet.
+# - **b)** It answers 502: the gateway tries to reach the provider over the network and finds nobody.
+# - **c)** It answers 503, like `/health`: the app refuses every request until start-up has run.
+# - **d)** No response: the call raises an `AttributeError`, since the payment dependency reads
+#   something that was never built.
 
-# %% [markdown]
-# A brand-new app object, as a fresh test process would import it (the lifespan leaves state behind
-# on the app it ran on, so each demonstration gets its own), called without its lifespan:
+# %% tags=["quiz-answer"]
+answer("03.1", "d")
 
 # %%
 from app.main import create_app
@@ -126,7 +132,7 @@ print(f"{type(pay_error).__name__}: {pay_error}")
 
 # %% [markdown]
 # `/health` says 503, and paying crashes before any database work: the payment dependency reaches for
-# `app.state.http_client`, which only the lifespan creates. `asgi_lifespan.LifespanManager` runs the
+# `app.state.http_client`, the `httpx.AsyncClient` that only the lifespan creates. `asgi_lifespan.LifespanManager` runs the
 # startup half on entry and the shutdown half on exit; requests go to `started.app`:
 
 # %%
@@ -143,7 +149,7 @@ print(health.status_code, health.json())
 # %% [markdown]
 # Starlette's `TestClient` speaks the lifespan protocol too, but only at one moment.
 #
-# **Quiz 03.1.** The next cell sends `GET /health` through `TestClient(create_app())` twice: once
+# **Quiz 03.2.** The next cell sends `GET /health` through `TestClient(create_app())` twice: once
 # called directly, `TestClient(app).get("/health")`, and once inside `with TestClient(app) as client:`.
 # What do the two calls answer?
 # - **a)** 200 and 200: `TestClient` always runs the lifespan around each request.
@@ -153,7 +159,7 @@ print(health.status_code, health.json())
 #   the start-up state is gone.
 
 # %% tags=["quiz-answer"]
-answer("03.1", "c")
+answer("03.2", "c")
 
 # %% jupyter={"source_hidden": true}
 from fastapi.testclient import TestClient
@@ -224,10 +230,24 @@ assert quiet.returncode == 0, quiet.stderr
 
 # %% [markdown]
 # No warning: `TestClient` found `httpx2`. Why keep `httpx` too? The *app's* outgoing calls (the
-# payment gateway) use `httpx`, and [respx](../GLOSSARY.md#respx), the library that mocks HTTP at the transport level, patches
-# `httpx` only. Both libraries against a local port where nothing listens, inside one `respx.mock`:
+# payment gateway) use `httpx`, and tests mock them with respx, the library that mocks HTTP at the
+# transport level. The next cell sends the same `GET` to a local port where nothing listens, once with
+# each library, inside one `respx.mock` that has a route for it.
+#
+# **Quiz 03.3.** What do the two requests get?
+# - **a)** Both get the mocked answer: while `respx.mock` is active, every HTTP client in the process
+#   is intercepted.
+# - **b)** `httpx` gets the mocked answer; the `httpx2` request is not intercepted and really goes to
+#   the network.
+# - **c)** Neither is intercepted: respx only sees requests sent by an `httpx.AsyncClient`, not
+#   module-level calls such as `httpx.get`.
+# - **d)** `httpx` gets the mocked answer; the `httpx2` request fails with respx's "not mocked"
+#   error, as any unmatched request does inside `respx.mock`.
 
-# %%
+# %% tags=["quiz-answer"]
+answer("03.3", "b")
+
+# %% jupyter={"source_hidden": true}
 import httpx2
 import respx
 
@@ -244,9 +264,10 @@ print("httpx: ", via_httpx)
 print("httpx2:", via_httpx2)
 
 # %% [markdown]
-# respx answered the `httpx` request and never saw the `httpx2` one, which went to the network. So:
+# respx answered the `httpx` request and never saw the `httpx2` one, which went to the network: respx
+# patches `httpx` only. So:
 # the app calls out with `httpx` (mockable), tests call the app with `httpx.AsyncClient` +
-# [`ASGITransport`](../GLOSSARY.md#asgi-transport), and `TestClient` (httpx2) stays available where a sync client is the point.
+# `ASGITransport`, and `TestClient` (httpx2) stays available where a sync client is the point.
 #
 # Now the client the rest of the course uses, as in `tests/conftest.py` and <!-- ref:dependency-override -->lesson 02<!-- /ref -->: the session
 # [override](../GLOSSARY.md#dependency-override), a recording fake for the e-mail dependency, respx in front of the payment provider, and
@@ -337,7 +358,8 @@ run_tests(
 # <Future pending ...> attached to a different loop`: asyncpg connections belong to the event loop
 # that opened them. The fix for an async app is the client we just built: `httpx.AsyncClient` +
 # `ASGITransport` runs the app on the test's own loop, next to its connection. Keep `TestClient` for
-# sync apps, or for tests that give it nothing opened elsewhere.
+# sync apps, or for tests that give it nothing opened elsewhere. <!-- ref:event-loop-scopes -->Lesson 04<!-- /ref --> meets the same error
+# between pytest's own event loops, and shows how to keep a test and its connections on one loop.
 
 # %% [markdown] tags=["instructor"]
 # Learners often ask why the course does not simply use `TestClient` everywhere, as FastAPI's
@@ -348,315 +370,6 @@ run_tests(
 # If a PostgreSQL run of this notebook prints stray `Future exception was never retrieved` logs in a
 # later cell, an asyncpg connection was garbage-collected after a loop mismatch: restart the kernel
 # and run all; it is harmless but distracting.
-
-# %% [markdown]
-# ## 4 · Event-loop traps (pytest-asyncio 1.x)
-# <!-- topic:event-loop-scopes -->
-#
-# Version note: this section is about pytest-asyncio 1.x (pinned: 1.5.0). **`event_loop` is gone.** Tests and fixtures written for pytest-asyncio 0.x ask for the `event_loop`
-# fixture. Since 1.0 it does not exist:
-
-# %%
-async def test_written_for_pytest_asyncio_0_21(event_loop):
-    assert event_loop.is_running()
-
-
-run_tests("test_written_for_pytest_asyncio_0_21", expect="failed")
-
-# %% [markdown]
-# The replacement is a *loop scope*: `@pytest.mark.asyncio(loop_scope="session")` on tests,
-# `@pytest_asyncio.fixture(loop_scope="session")` on fixtures, and the defaults in `pyproject.toml`.
-# This repository runs everything on one session loop:
-#
-# ```toml
-# asyncio_default_fixture_loop_scope = "session"
-# asyncio_default_test_loop_scope = "session"
-# ```
-#
-# **ScopeMismatch.** A [session-scoped](../GLOSSARY.md#function-scoped-fixture) async engine fixture without `loop_scope`. It leaves an open
-# connection in the engine's pool, like any engine that has done some work:
-
-# %%
-from sqlalchemy import text
-
-
-@pytest.fixture(scope="session")
-async def shared_engine():
-    engine = create_async_engine(nb.database_url)
-    async with engine.connect() as conn:  # a connection now sits in the pool,
-        await conn.execute(text("SELECT 1"))  # opened on this fixture's event loop
-    yield engine
-    await engine.dispose()
-
-
-async def test_select_one(shared_engine):
-    async with shared_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT 1")) == 1
-
-
-run_tests("test_select_one")
-
-# %% [markdown]
-# It passes here because this repository's default fixture loop scope is `session`. Many projects set
-# it to `function` (pytest-asyncio warns while it is unset, and announces `function` as the future
-# default). The same fixture under that setting, with `-o` overriding the ini option for one run:
-
-# %%
-run_tests("test_select_one", expect="failed", args=["-o", "asyncio_default_fixture_loop_scope=function"])
-
-# %% [markdown]
-# A session-scoped fixture cannot run on a loop that lives for one test only. Say which loop it
-# belongs to, and it works whatever the default is:
-
-# %%
-import pytest_asyncio
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def shared_engine():
-    engine = create_async_engine(nb.database_url)
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-    yield engine
-    await engine.dispose()
-
-
-run_tests("test_select_one", args=["-o", "asyncio_default_fixture_loop_scope=function"])
-
-# %% [markdown]
-# The engine above now belongs to the session loop, with a connection in its pool. The next cell runs
-# two tests that each ask for a loop of their own and use that engine.
-#
-# **Quiz 03.2.** Two tests, each on an event loop of its own, use a session-scoped engine whose pool
-# holds a connection opened on the session loop. On PostgreSQL (asyncpg), what happens to them?
-# - **a)** The first fails with `attached to a different loop`; the second, handed the same pooled
-#   connection, with `another operation is in progress`.
-# - **b)** Both pass: the engine opens a new connection for each test.
-# - **c)** Both fail with `ScopeMismatch`, before any query is sent.
-# - **d)** The first passes, because the fixture's connection is still fresh; the second fails with
-#   `attached to a different loop`, because the first test's loop is gone by then.
-
-# %% tags=["quiz-answer"]
-answer("03.2", "a")
-
-# %% tags=["output-per-database"] jupyter={"source_hidden": true}
-@pytest.mark.asyncio(loop_scope="function")
-async def test_first_on_its_own_loop(shared_engine):
-    async with shared_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT 1")) == 1
-
-
-@pytest.mark.asyncio(loop_scope="function")
-async def test_second_on_its_own_loop(shared_engine):
-    async with shared_engine.connect() as conn:
-        assert await conn.scalar(text("SELECT 1")) == 1
-
-
-run_tests(
-    "test_first_on_its_own_loop",
-    "test_second_on_its_own_loop",
-    expect="passed" if nb.backend == "sqlite" else "failed",
-    args=["--tb=line"],
-)
-
-# %% [markdown]
-# On PostgreSQL, above, the first fails with `RuntimeError: Task <Task pending
-# name='Task-...' coro=<test_first_on_its_own_loop() ...>> got Future <Future pending
-# cb=[BaseProtocol._on_waiter_completed()]> attached to a different loop`, and the second, handed the
-# same connection still stuck in its half-finished operation, with `sqlalchemy.exc.InterfaceError:
-# (sqlalchemy.dialects.postgresql.asyncpg.InterfaceError) cannot perform operation: another operation
-# is in progress`. On SQLite both pass: aiosqlite runs each connection in a thread of its own and
-# answers whichever loop awaits it, so **a SQLite-only suite hides this bug**: run your suite on the database you deploy.
-#
-# Two fixes. Keep tests and the engine on the same loop scope (this repository's choice; that is why
-# `test_select_one` passed on PostgreSQL). Or keep no connections between uses: a `NullPool` engine
-# opens a fresh connection on whichever loop asks, at the cost of one connect per use:
-
-# %%
-from sqlalchemy.pool import NullPool
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def shared_engine():
-    engine = create_async_engine(nb.database_url, poolclass=NullPool)
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-    yield engine
-    await engine.dispose()
-
-
-run_tests("test_first_on_its_own_loop", "test_second_on_its_own_loop")
-
-# %% [markdown]
-# The same trap hides in the app itself: `app/db.py` builds its engine at import time, and a pooled
-# connection it opened during one pytest run (one loop) would be reused by the next. That is why the
-# `app_engine` fixture of <!-- ref:dependency-override -->lesson 02<!-- /ref --> disposes it at teardown, and <!-- ref:naive-suite-loops -->lesson 01<!-- /ref --> shows the published naive
-# suite failing on PostgreSQL for exactly this reason.
-
-# %% [markdown]
-# ### Claim check: a session-wide `event_loop` fixture plus `AsyncClient(app=app)` is the way to test an async FastAPI app
-#
-# The Stack Overflow question "How to test a FastAPI route that retries a SQLAlchemy insert after a
-# rollback?" (2023, FastAPI 0.95, SQLAlchemy 2.0) builds its tests on a setup found in many
-# tutorials: a session-scoped `event_loop` fixture that creates a new loop, and a client fixture that
-# passes the app straight to `httpx.AsyncClient`. The same two pieces, against the pinned versions
-# (the route the question tests is the subject of <!-- ref:retry-routes -->lesson 09<!-- /ref -->; here only the setup):
-
-# %%
-import asyncio
-
-loops_made = []
-
-
-@pytest.fixture(scope="session")
-def event_loop():
-    loop = asyncio.new_event_loop()
-    loops_made.append(loop)
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-async def question_style_client():
-    async with AsyncClient(app=app, base_url="http://test") as http:
-        yield http
-
-
-async def test_health_question_style(question_style_client):
-    assert (await question_style_client.get("/health")).status_code in (200, 503)
-
-
-run_tests("test_health_question_style", expect="failed", args=["--tb=line"])
-print("loops made by the event_loop fixture:", len(loops_made))
-
-# %% [markdown]
-# **Verdict:** <!-- verdict:session-event-loop-and-asyncclient-app -->outdated, on both counts<!-- /verdict -->, with pytest-asyncio 1.5 and httpx 0.28. The client fixture
-# fails with `TypeError: AsyncClient.__init__() got an unexpected keyword argument 'app'`. The
-# `event_loop` fixture is worse: no error, no warning, and it never runs (zero loops made), because
-# pytest-asyncio 1.x no longer looks for it; the loop it was meant to share is now chosen by
-# `loop_scope`. Today's equivalent is what this notebook uses: loop scopes in `pyproject.toml`,
-# `AsyncClient(transport=ASGITransport(app=app), base_url=...)`, and `LifespanManager` when the app
-# has a lifespan.
-
-# %%
-del event_loop  # a module-level fixture would otherwise stay visible to every later run
-
-# %% [markdown]
-# ## 5 · `yield` dependencies and background tasks: what has run when the response arrives?
-
-# %% [markdown]
-# **Quiz 03.3.** A route uses a `yield` dependency declared with `Depends(dep, scope="function")`,
-# another with the default scope, and adds a background task. In which order do these happen?
-# - **a)** response sent → background task → both dependencies exit.
-# - **b)** both dependencies exit → response sent → background task.
-# - **c)** function-scoped dependency exits → response sent → default-scoped dependency exits; the
-#   background task runs later, after the test client has returned.
-# - **d)** function-scoped dependency exits → response sent → background task → default-scoped
-#   dependency exits.
-
-# %% tags=["quiz-answer"]
-answer("03.3", "d")
-
-# %% [markdown]
-# A tiny app whose dependencies, route and background task each append a line to `steps`:
-
-# %%
-from typing import Annotated
-
-from fastapi import BackgroundTasks, Depends
-
-steps = []
-
-
-async def per_request():
-    steps.append("enter  Depends(scope='request') (the default)")
-    yield
-    steps.append("exit   Depends(scope='request')")
-
-
-async def per_function():
-    steps.append("enter  Depends(scope='function')")
-    yield
-    steps.append("exit   Depends(scope='function')")
-
-
-# %% [markdown]
-# The route asks for both, and adds a background task:
-
-# %%
-timing = FastAPI()
-
-
-@timing.get("/")
-async def endpoint(
-    background: BackgroundTasks,
-    a: Annotated[None, Depends(per_request)],
-    b: Annotated[None, Depends(per_function, scope="function")],
-):
-    steps.append("route  returns")
-    background.add_task(steps.append, "task   background task runs")
-    return {}
-
-# %% [markdown]
-# The ASGI wrapper records the moment the response starts to leave the app; the test records when it
-# has the response in hand:
-
-# %%
-async def recording_sends(scope, receive, send):
-    async def send_and_record(message):
-        if message["type"] == "http.response.start":
-            steps.append("---    response sent")
-        await send(message)
-
-    await timing(scope, receive, send_and_record)
-
-
-async with AsyncClient(transport=ASGITransport(app=recording_sends), base_url="http://test") as http:
-    await http.get("/")
-    steps.append("test   has the response")
-
-print("\n".join(steps))
-
-# %% [markdown]
-# Since FastAPI 0.121 a dependency can choose: `scope="function"` exits as soon as the route returns,
-# before the response (use it for a session that must be closed before streaming, or a lock); the
-# default, `"request"`, exits after the response has been sent and after the background tasks. (The
-# default moved in 0.106 and back in 0.118: answers written in between describe other orders.) The
-# same timeline, as the cell printed it:
-#
-# ```mermaid
-# sequenceDiagram
-#     participant T as test (AsyncClient)
-#     participant A as app (one ASGI call)
-#     T->>A: GET /
-#     Note over A: enter Depends(scope="request")
-#     Note over A: enter Depends(scope="function")
-#     Note over A: the route returns
-#     Note over A: exit Depends(scope="function")
-#     A-->>T: response starts (status, headers, body)
-#     Note over A: background task runs
-#     Note over A: exit Depends(scope="request")
-#     Note over T: the client returns the response: everything above has run
-# ```
-#
-# For tests, the last two lines matter most: `ASGITransport` hands the response over only when the
-# whole ASGI call has finished, so **background tasks have already run** (`TestClient` behaves the
-# same). Assert their effects right after the call, with no sleeping or polling. The reservation
-# e-mail, recorded by the fake notifier of the `client` fixture:
-
-# %%
-# %%ipytest
-async def test_reservation_mail_has_gone_when_the_response_arrives(client, notifier):
-    await create_reservation(client)
-
-    assert notifier.sent == [
-        ("ada@example.com", "Rex is reserved for you", "Please pay the adoption fee of EUR 150.00 within 48 hours."),
-    ]
-
-# %% [markdown]
-# The flip side: a slow background task slows the test client down, and an exception in one reaches
-# the test as an exception from the client call, even though production users already got their
-# response.
 
 # %% [markdown] tags=["instructor"]
 # Common mistakes in the exercise: respx routes written with the full URL while the `payments`
@@ -706,6 +419,7 @@ counts = run_async(count_rows(nb.database_url))
 assert counts == {"adopters": 0, "animals": 0, "adoptions": 0}
 print("overrides:", app.dependency_overrides, "rows:", counts)
 
+
 # %% [markdown]
 # ## Sources and further reading
 #
@@ -713,15 +427,9 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 #   the [0.28.0 changelog](https://github.com/encode/httpx/blob/master/CHANGELOG.md) (the `app=` shortcut removed).
 # - asgi-lifespan 2.1: [README](https://github.com/florimondmanca/asgi-lifespan).
 # - FastAPI 0.165: [Lifespan Events](https://fastapi.tiangolo.com/advanced/events/),
-#   [Dependencies with yield](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/),
-#   [Background Tasks](https://fastapi.tiangolo.com/tutorial/background-tasks/),
 #   [Testing](https://fastapi.tiangolo.com/tutorial/testing/).
 # - Starlette 1.10: [Test Client](https://www.starlette.io/testclient/).
-# - pytest-asyncio 1.5: [Concepts: event loops and scopes](https://pytest-asyncio.readthedocs.io/en/stable/concepts.html),
-#   [Change the default event loop scope](https://pytest-asyncio.readthedocs.io/en/stable/how-to-guides/change_default_fixture_loop.html),
-#   [Migrating from the event_loop fixture](https://pytest-asyncio.readthedocs.io/en/stable/how-to-guides/migrate_from_0_23.html).
-# - SQLAlchemy 2.1: [Using asyncio with multiple event loops](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html#using-multiple-asyncio-event-loops)
-#   and [NullPool](https://docs.sqlalchemy.org/en/21/core/pooling.html#switching-pool-implementations).
+# - SQLAlchemy 2.1: [Using asyncio with multiple event loops](https://docs.sqlalchemy.org/en/21/orm/extensions/asyncio.html#using-multiple-asyncio-event-loops).
 # - respx 0.23: [Guide](https://lundberg.github.io/respx/guide/).
 
 # %% [markdown] tags=["key-points"]
@@ -734,11 +442,7 @@ print("overrides:", app.dependency_overrides, "rows:", counts)
 # - The app calls out with `httpx` so respx can mock it; `TestClient` uses `httpx2` (Starlette >= 1.2),
 #   which respx does not see. `TestClient` runs the app on its own loop: nothing opened on the test's
 #   loop may cross over, which with asyncpg means "attached to a different loop".
-# - pytest-asyncio 1.x: no `event_loop` fixture; give session-scoped async fixtures a
-#   `loop_scope`; keep pooled asyncpg engines and tests on the same loop (or use `NullPool`). SQLite
-#   hides loop bugs: test on PostgreSQL too.
-# - When the test client returns, `yield` dependencies have exited and background tasks have run:
-#   assert their effects right away. `Depends(scope="function")` (FastAPI >= 0.121) exits before the
-#   response.
+# - Mock the outside world at the transport (respx) and keep the real gateway: a test then sees what
+#   the route really answers, and what it did not do, when the provider is down.
 #
-# **Next:** [05 · Rollback fixtures](05_rollback_fixtures.ipynb)
+# **Next:** [04 · Event loops, yield dependencies and background tasks](04_event_loops.ipynb)

@@ -14,7 +14,8 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 34 min · **Exercises:** 11 min
 #
-# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides, 03 · The app's lifecycle and event loops
+# **Prerequisites:** 01 · Naive tests and why they flake, 02 · Dependency overrides, 03 · The test client and the lifespan,
+# 04 · Event loops, yield dependencies and background tasks
 #
 # **You will be able to**
 # - build, line by line, the fixture SQLAlchemy recommends for test suites: one connection, an outer
@@ -113,7 +114,7 @@ async def test_duplicate_is_409_and_the_app_carries_on(client):
 #
 # A `client` fixture that only wraps the app: requests use the app's own `get_session`, hence the
 # app's own engine. (That engine pools connections on the [event loop](../GLOSSARY.md#loop-scope) of this test run; disposing of
-# it at teardown keeps asyncpg from reusing them on the next run's loop, <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.)
+# it at teardown keeps asyncpg from reusing them on the next run's loop, <!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->.)
 
 # %%
 @pytest.fixture

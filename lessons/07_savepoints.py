@@ -648,7 +648,7 @@ async def test_two_arrivals_one_after_the_other(api):
 # You may also meet asyncpg's own guard, `cannot perform operation: another operation is in
 # progress`. Through SQLAlchemy you will not see it here (the adapter's lock queues the statements);
 # it appears when code uses the asyncpg connection directly, or one connection from two event loops
-# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->). Two direct calls at once on the driver connection:
+# (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->). Two direct calls at once on the driver connection:
 
 # %% tags=["output-per-database"]
 async with fixed_engine() as engine, engine.connect() as conn:

@@ -199,7 +199,7 @@ assert outcome == {"sqlite": "works", "postgresql": "current transaction is abor
 # fixture, in our words: open a connection, begin the test's transaction in an `async with` block,
 # bind **one** session to the connection in the default [join mode](../GLOSSARY.md#join-mode) (`"conditional_savepoint"`), and
 # hand that same session to every request. (Its two other relics, the `event_loop` fixture and
-# `AsyncClient(app=...)`, are gone from pytest-asyncio 1.x and httpx 0.28: <!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->.) We serve both
+# `AsyncClient(app=...)`, are gone from pytest-asyncio 1.x and httpx 0.28: <!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->.) We serve both
 # routes from a small app and record what is sent after the test's transaction has begun.
 
 # %%

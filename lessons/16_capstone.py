@@ -104,7 +104,7 @@ print(sorted(p.name for p in project.iterdir()))
 # pytest's settings. `asyncio_mode = auto` makes every `async def` test and fixture asynchronous
 # without a mark; the two [loop scopes](../GLOSSARY.md#loop-scope) put every fixture and every test on **one** event loop for the
 # whole run, so the [session-scoped](../GLOSSARY.md#function-scoped-fixture) engine's pooled connections are never used from another loop
-# (<!-- ref:event-loop-scopes -->lesson 03<!-- /ref -->; with asyncpg the other loop is `attached to a different loop`).
+# (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->; with asyncpg the other loop is `attached to a different loop`).
 
 # %%
 # %%project_file pytest.ini
@@ -702,7 +702,7 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 # 3. **The schema once per run** on a session-scoped engine, never per test
 #   (<!-- ref:fixture-scopes -->[06](06_sequences_and_scope.ipynb)<!-- /ref -->, <!-- ref:recreate-database-per-test -->[10](10_recreate_database.ipynb)<!-- /ref -->).
 # 4. **One event loop**: engine and tests on the session loop scope, set in the pytest settings
-#   (<!-- ref:event-loop-scopes -->[03](03_lifecycle.ipynb)<!-- /ref -->).
+#   (<!-- ref:event-loop-scopes -->[04](04_event_loops.ipynb)<!-- /ref -->).
 # 5. **A never-committed [outer transaction](../GLOSSARY.md#outer-transaction)** per test, sessions joined with
 #   `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->[05](05_rollback_fixtures.ipynb)<!-- /ref -->).
 # 6. **The SQLite driver fix** if you test on SQLite at all (<!-- ref:sqlite-savepoint-fix -->[07](07_savepoints.ipynb)<!-- /ref -->).
