@@ -85,6 +85,11 @@ async def _one_database(make_test_engine: Callable[[str], Any], backend: str, ur
         else:
             why = ("the driver was still in its legacy mode (it sends BEGIN only before INSERT/UPDATE/DELETE, never on "
                    "SQLAlchemy's begin()), so the session's SAVEPOINT opened the transaction and its RELEASE committed it")
+        level = _isolation_level(engine)  # what the engine was made with, if any
+        if level == "AUTOCOMMIT":
+            why += ': the engine runs in AUTOCOMMIT, which hands the driver no transaction at all'
+        elif level:
+            why += f': isolation_level="{level}" changes how SQLite reads, not when the driver begins'
         what = f"left {leaked} behind" if leaked else "was out of any transaction after the session's commit()"
         return (f"on SQLite the fixture {what}: your engine sent {said}, no BEGIN before the SAVEPOINT; {why}. "
                 f"{FIX[0].upper()}{FIX[1:]} (for a sqlite+aiosqlite URL too)"), ""
@@ -134,6 +139,11 @@ async def _delete_animals(url: str) -> list[str]:
     finally:
         await engine.dispose()
     return left
+
+
+def _isolation_level(engine: AsyncEngine) -> str | None:
+    """The ``isolation_level`` given to create_async_engine (SQLAlchemy 2.1 keeps it on the dialect)."""
+    return getattr(engine.sync_engine.dialect, "_on_connect_isolation_level", None)
 
 
 def _first_line(exc: Exception) -> str:
