@@ -204,7 +204,7 @@ wipe()
 # that factory; `client` serves the app with it.
 #
 # `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real [savepoints](../GLOSSARY.md#savepoint);
-# it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 07<!-- /ref --> shows what goes wrong without it.
+# it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 08<!-- /ref --> shows what goes wrong without it.
 
 # %%
 @pytest.fixture
@@ -632,7 +632,7 @@ run_async(count_rows(nb.database_url))
 # Nothing reached the database, yet the tests were not isolated from each other: the second one got
 # a 409. Isolation lasts as long as the fixture that owns the transaction, so everything that writes
 # must be function-scoped. (A long-lived *session* that holds its own savepoint fails in a nastier
-# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 07<!-- /ref --> takes that apart.) Back to function scope:
+# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 08<!-- /ref --> takes that apart.) Back to function scope:
 
 # %%
 @pytest.fixture
@@ -777,7 +777,7 @@ assert_database_empty()
 # `flush()` in Exercise 1 (then the app's session cannot see Luna: the list is empty); writing the
 # seeding session outside `sessions` (then Luna leaks: the check says so and cleans up). The variant of
 # cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" (blog.cmdragon.cn, 2025-09-09),
-# `session.begin_nested()` around the test's session, fails the same way: <!-- ref:begin-nested-claim -->lesson 07<!-- /ref --> runs it.
+# `session.begin_nested()` around the test's session, fails the same way: <!-- ref:begin-nested-claim -->lesson 08<!-- /ref --> runs it.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points

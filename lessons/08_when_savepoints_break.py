@@ -141,10 +141,10 @@ def recording(engine):
 # driver (and `aiosqlite`, which runs it in a thread) manages transactions itself, in an old mode:
 # it sends `BEGIN` on its own just before an `INSERT`, `UPDATE` or `DELETE`, and **never** when
 # SQLAlchemy calls `begin()`, which reaches it as a no-op. SQLite, for its part, has a rule: a
-# `SAVEPOINT` outside any transaction starts one, and releasing that outermost savepoint **commits** it.
+# `SAVEPOINT` outside any transaction starts one, and releasing that outermost [savepoint](../GLOSSARY.md#savepoint) **commits** it.
 #
 # %% [markdown]
-# <!-- ref:rollback-fixture -->Lesson 05<!-- /ref -->'s recipe in a few lines, as a function we can run on any engine: an outer transaction,
+# <!-- ref:rollback-fixture -->Lesson 05<!-- /ref -->'s recipe in a few lines, as a function we can run on any engine: an [outer transaction](../GLOSSARY.md#outer-transaction),
 # a session joined with [`create_savepoint`](../GLOSSARY.md#join-mode) that adds "Leaky" and commits, the outer rollback. It
 # returns what was sent, and whether the driver still had a transaction open right after the
 # session's `commit()` (we ask the driver connection itself: `in_transaction` on SQLite,
@@ -265,7 +265,7 @@ else:
 # %% [markdown]
 # ### Exercise 1: a test engine that isolates on both databases
 #
-# A team's `conftest.py` builds every test engine in one function, `make_test_engine(url)`, and
+# A team's [`conftest.py`](../GLOSSARY.md#conftestpy) builds every test engine in one function, `make_test_engine(url)`, and
 # uses <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s fixture on it. CI runs the suite on PostgreSQL and nothing leaks; on a laptop,
 # on SQLite, rows pile up. Complete the function so that the fixture isolates on **both** databases.
 #
@@ -297,7 +297,7 @@ await l08.check_make_test_engine(make_test_engine, nb.database_url)
 # cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" ("How to play 'time travel'
 # database transaction-rollback tests in FastAPI", blog.cmdragon.cn, 2025-09-09,
 # <https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/>) builds its rollback fixture as: open a session, enter
-# `session.begin_nested()`, yield the session to the test. It explains that leaving the block runs
+# [`session.begin_nested()`](../GLOSSARY.md#nested-transaction), yield the session to the test. It explains that leaving the block runs
 # `ROLLBACK TO SAVEPOINT`, so everything the test did is undone. <!-- ref:statement-recorder -->Lesson 07<!-- /ref -->'s part 2 already suggests otherwise.
 # We run that fixture (on a fixed engine) with two tests: one that only flushes, and one that
 # commits, as app code does.
