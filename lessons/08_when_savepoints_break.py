@@ -278,7 +278,7 @@ else:
 # SQLite a real `BEGIN` sent before the savepoint, so the transaction is still open after the
 # session's `commit()`.
 
-# %%
+# %% tags=["output-per-database"]
 def make_test_engine(url: str):
     """An engine for the tests: the rollback fixture on it must leave no row, on any database."""
     # BEGIN SOLUTION
