@@ -12,7 +12,7 @@
 # # 07 · Savepoints
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 20 min · **Exercises:** 10 min
+# **Teaching:** 20 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 05 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`)
 #
@@ -47,7 +47,7 @@ from course.checks import l07
 from tests.isolation import fix_sqlite_savepoints
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~20 min teaching + 10 min exercise and quizzes).** Parts 1 and 2
+# **Instructor notes (whole notebook, ~20 min teaching + 11 min exercise and quizzes).** Parts 1 and 2
 # are the vocabulary; go fast if the class knows SQL transactions, but do not skip the
 # `ROLLBACK TO` cell that destroys a later savepoint: the next lesson's "savepoint does not exist"
 # depends on it. Give the exercise its 8 minutes right after part 2. Run the notebook once on
@@ -235,6 +235,15 @@ def recording(engine):
 # A session inserts Rex, then two attempts, each in its own `begin_nested()` block: Tom succeeds,
 # a second Rex breaks the unique name. We start recording once the transaction is open (how it
 # opens differs per driver: <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref -->).
+#
+# **Quiz 07.2.** What does the first block, the one that ends without an exception, send when it ends?
+# - **a)** `ROLLBACK TO SAVEPOINT`: a nested block undoes its work unless you commit the session.
+# - **b)** `RELEASE SAVEPOINT`: the block's work is kept, inside the still-open transaction.
+# - **c)** `COMMIT`: leaving the block commits Tom to the database.
+# - **d)** Nothing: the savepoint stays open until the session ends.
+
+# %% tags=["quiz-answer"]
+answer("07.2", "b")
 
 # %%
 async with fixed_engine() as engine, AsyncSession(engine) as session:
@@ -263,7 +272,7 @@ async with fixed_engine() as engine, AsyncSession(engine) as session:
 # into the inner one; the inner one is rolled back, the outer one "committed" (`commit()` on a
 # nested transaction).
 #
-# **Quiz 07.2.** Which rows does the connection see after `outer_savepoint.commit()`, and which
+# **Quiz 07.3.** Which rows does the connection see after `outer_savepoint.commit()`, and which
 # does a brand-new connection see?
 # - **a)** Tom, on both: `commit()` on the outer savepoint commits Tom to the database.
 # - **b)** Tom on this connection, none on a new one: the outer savepoint's `commit()` is a
@@ -273,7 +282,7 @@ async with fixed_engine() as engine, AsyncSession(engine) as session:
 #   the inner savepoint included.
 
 # %% tags=["quiz-answer"]
-answer("07.2", "b")
+answer("07.3", "b")
 
 # %%
 async with fixed_engine() as engine, engine.connect() as conn:
