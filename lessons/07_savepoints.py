@@ -24,7 +24,7 @@
 # - keep the good rows of a batch when one row is refused: one savepoint per row.
 
 # %%
-from course.notebook import setup, run_tests
+from course.notebook import setup
 from course.quiz import answer
 
 nb = setup("07")
