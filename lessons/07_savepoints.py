@@ -238,12 +238,12 @@ def recording(engine):
 #
 # **Quiz 07.2.** What does the first block, the one that ends without an exception, send when it ends?
 # - **a)** `ROLLBACK TO SAVEPOINT`: a nested block undoes its work unless you commit the session.
-# - **b)** `RELEASE SAVEPOINT`: the block's work is kept, inside the still-open transaction.
-# - **c)** `COMMIT`: leaving the block commits Tom to the database.
+# - **b)** `COMMIT`: leaving the block commits Tom to the database.
+# - **c)** `RELEASE SAVEPOINT`: the block's work is kept, inside the still-open transaction.
 # - **d)** Nothing: the savepoint stays open until the session ends.
 
 # %% tags=["quiz-answer"]
-answer("07.2", "b")
+answer("07.2", "c")
 
 # %%
 async with fixed_engine() as engine, AsyncSession(engine) as session:
@@ -269,14 +269,22 @@ async with fixed_engine() as engine, AsyncSession(engine) as session:
 # names.
 #
 # A `Connection` has the same method. Here two savepoints nest: Tom goes into the outer one, Luna
-# into the inner one; the inner one is rolled back, the outer one "committed" (`commit()` on a
-# nested transaction).
-#
-# **Quiz 07.3.** Which rows does the connection see after `outer_savepoint.commit()`, and which
-# does a brand-new connection see?
+# into the inner one; the inner one is rolled back, then `commit()` is called on the outer one.
+
+# %%
+async def tom_and_luna(conn) -> None:
+    outer_savepoint = await conn.begin_nested()
+    await conn.execute(insert(Animal).values(name="Tom", species="cat"))
+    inner_savepoint = await conn.begin_nested()
+    await conn.execute(insert(Animal).values(name="Luna", species="cat"))
+    await inner_savepoint.rollback()
+    await outer_savepoint.commit()
+
+# %% [markdown]
+# **Quiz 07.3.** After `tom_and_luna(conn)`, inside a transaction the connection has begun: which
+# rows does that connection see, and which does a brand-new connection see?
 # - **a)** Tom, on both: `commit()` on the outer savepoint commits Tom to the database.
-# - **b)** Tom on this connection, none on a new one: the outer savepoint's `commit()` is a
-#   `RELEASE SAVEPOINT`, and the transaction around it is still open.
+# - **b)** Tom on this connection, nobody on a new one.
 # - **c)** None on either: rolling back the inner savepoint undoes the outer one's work too.
 # - **d)** Tom and Luna on this connection: the outer `commit()` keeps everything done inside it,
 #   the inner savepoint included.
@@ -284,16 +292,11 @@ async with fixed_engine() as engine, AsyncSession(engine) as session:
 # %% tags=["quiz-answer"]
 answer("07.3", "b")
 
-# %%
+# %% jupyter={"source_hidden": true}
 async with fixed_engine() as engine, engine.connect() as conn:
     await conn.begin()
     with recording(engine) as sent:
-        outer_savepoint = await conn.begin_nested()
-        await conn.execute(insert(Animal).values(name="Tom", species="cat"))
-        inner_savepoint = await conn.begin_nested()
-        await conn.execute(insert(Animal).values(name="Luna", species="cat"))
-        await inner_savepoint.rollback()
-        await outer_savepoint.commit()
+        await tom_and_luna(conn)
     print(*sent, sep="\n")
     print("this connection sees:", await names(conn), " a new connection sees:", await committed_names())
     assert (await names(conn), await committed_names()) == (["Tom"], [])

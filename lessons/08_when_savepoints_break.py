@@ -180,7 +180,7 @@ async def rollback_recipe(engine) -> tuple[list[str], bool]:
 # %% tags=["quiz-answer"]
 answer("08.1", "a")
 
-# %% tags=["output-per-database"]
+# %% tags=["output-per-database"] jupyter={"source_hidden": true}
 for backend, url in DATABASES.items():
     plain = create_async_engine(url)
     sent, still_open = await rollback_recipe(plain)
