@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 51 min · **Exercises:** 12 min
 #
-# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints
+# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 08 · When savepoints break
 #
 # **You will be able to**
 # - explain why a route that retries an `INSERT` after an `IntegrityError` must undo the failed

@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 39 min · **Exercises:** 13 min
 #
-# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 09 · Retry routes
+# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 08 · When savepoints break, 09 · Retry routes
 #
 # **You will be able to**
 # - explain why a test under rollback isolation cannot show a race: all its sessions share one
