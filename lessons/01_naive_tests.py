@@ -363,7 +363,7 @@ run_tests("test_each_test_gets_an_empty_temporary_db", expect="failed")
 # *module* with fresh tables. But (1) it isolates nothing unless the app is pointed at it (a dependency
 # override; <!-- ref:dependency-override -->lesson 02<!-- /ref -->), and the post's own test never does that, so its requests write wherever the
 # app is configured to; (2) module scope shares state between the tests of a file; (3) in-memory SQLite
-# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 04 and 07<!-- /ref -->
+# is not the database you run in production: driver quirks and error texts differ (<!-- ref:event-loop-scopes,sqlite-savepoint-fix -->lessons 04 and 08<!-- /ref -->
 # show bugs that only one backend exhibits).
 
 # %%

@@ -198,7 +198,7 @@ wipe()
 # that factory; `client` serves the app with it.
 #
 # `fix_sqlite_savepoints(engine)` makes the stdlib SQLite driver emit `BEGIN` and real [savepoints](../GLOSSARY.md#savepoint);
-# it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 07<!-- /ref --> shows what goes wrong without it.
+# it does nothing on PostgreSQL. <!-- ref:sqlite-savepoint-fix -->Lesson 08<!-- /ref --> shows what goes wrong without it.
 
 # %%
 @pytest.fixture

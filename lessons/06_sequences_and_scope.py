@@ -242,7 +242,7 @@ run_async(count_rows(nb.database_url))
 # Nothing reached the database, yet the tests were not isolated from each other: the second one got
 # a 409. Isolation lasts as long as the fixture that owns the transaction, so everything that writes
 # must be function-scoped. (A long-lived *session* that holds its own [savepoint](../GLOSSARY.md#savepoint) fails in a nastier
-# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 07<!-- /ref --> takes that apart.) Back to function scope:
+# way, `savepoint ... does not exist`; <!-- ref:savepoint-does-not-exist -->lesson 08<!-- /ref --> takes that apart.) Back to function scope:
 
 # %%
 @pytest.fixture
@@ -424,7 +424,7 @@ assert_database_empty()
 # the class predict by show of hands; many expect a leak. The claim check is a deep dive: skip it
 # in a short workshop. The variant of cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？"
 # (blog.cmdragon.cn, 2025-09-09), `session.begin_nested()` around the test's session, fails the
-# same way: <!-- ref:begin-nested-claim -->lesson 07<!-- /ref --> runs it.
+# same way: <!-- ref:begin-nested-claim -->lesson 08<!-- /ref --> runs it.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points

@@ -12,7 +12,7 @@
 # # 07 · Savepoints
 
 # %% [markdown] tags=["overview"]
-# **Teaching:** 50 min · **Exercises:** 12 min
+# **Teaching:** 20 min · **Exercises:** 11 min
 #
 # **Prerequisites:** 05 · Rollback fixtures (the outer transaction and `join_transaction_mode="create_savepoint"`), 06 · Sequences and fixture scope
 #
@@ -20,55 +20,45 @@
 # - say what `SAVEPOINT`, `RELEASE SAVEPOINT` and `ROLLBACK TO SAVEPOINT` do to the rows of a
 #   transaction, and run them by hand;
 # - use `begin_nested()` on a session and on a connection, and read the SQL SQLAlchemy emits for it;
-# - recognise the SQLite driver quirk that makes a correct rollback fixture leak rows, and fix it;
-# - diagnose `savepoint ... does not exist`: concurrent requests on the test's one connection, and a
-#   long-lived session whose rollback destroys the test's savepoint.
+# - record the statements an engine sends, to *see* a transaction;
+# - keep the good rows of a batch when one row is refused: one savepoint per row.
 
 # %%
-from course.notebook import setup, run_tests
+from course.notebook import setup
 from course.quiz import answer
 
-nb = setup("07", traceback="line")
+nb = setup("07")
 nb
 
 # %% [markdown]
 # Everything else this notebook uses. `setup("07")` has already pointed `DATABASE_URL` at this
-# notebook's own, empty database, so importing `app` now is safe. Failing tests are reported in one
-# line each (`traceback="line"`): the error text is what matters here, not the stack.
+# notebook's own, empty database, so importing `app` now is safe.
 
 # %%
-import asyncio
-import inspect
 import re
-import sys
 from contextlib import asynccontextmanager, contextmanager
 
-import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete, event, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, SAWarning
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from app.db import get_session
 from app.models import Animal
-from app.routes import animals
 from course.checks import l07
-from tests import isolation
-from tests.isolation import fix_sqlite_savepoints, isolated_async_sessions, override_dependency, session_dependency
+from tests.isolation import fix_sqlite_savepoints
 
 # %% [markdown] tags=["instructor"]
-# **Instructor notes (whole notebook, ~50 min teaching + 12 min exercise and quizzes).** Parts 1 and 2 (~15 min)
+# **Instructor notes (whole notebook, ~20 min teaching + 11 min exercise and quizzes).** Parts 1 and 2
 # are the vocabulary; go fast if the class knows SQL transactions, but do not skip the
-# `ROLLBACK TO` cell that destroys a later savepoint: part 4 depends on it. Give the exercise its
-# 8 minutes right after part 2. Part 3 and the claim check (~15 min) are the ones that save people
-# days: ask "who runs their tests on SQLite?" first. Part 4 (~20 min): let the class predict Quiz
-# 05.3 before showing the trace. Run the notebook once on PostgreSQL before the
-# workshop (`DATABASE_URL=$(scripts/postgres start)`), so you have seen both error texts.
+# `ROLLBACK TO` cell that destroys a later savepoint: the next lesson's "savepoint does not exist"
+# depends on it. Give the exercise its 8 minutes right after part 2. Run the notebook once on
+# PostgreSQL before the workshop (`DATABASE_URL=$(scripts/postgres start)`), so you have seen both
+# error texts. Exercise 1: the usual wrong answers are one `begin_nested()` around the whole loop
+# (one duplicate loses the whole batch) and `session.rollback()` in the `except` (loses Rex from
+# before the batch).
 
 # %% [markdown]
 # Small helpers for the demonstrations, collapsed because they only open engines and read names:
-# `fixed_engine()` (an engine with the SQLite fix that part 3 explains, disposed of at the end of the
+# `fixed_engine()` (an engine with the SQLite fix that <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref --> explains, disposed of at the end of the
 # cell, since tests run on another [event loop](../GLOSSARY.md#loop-scope)), `names(conn)` (what a connection or session sees),
 # `committed_names()` (what a brand-new connection sees) and `delete_animals()`.
 
@@ -101,6 +91,7 @@ async def delete_animals() -> None:
 
 # %% [markdown]
 # ## 1. Savepoints in plain SQL
+# <!-- topic:savepoint-stack -->
 #
 # A [savepoint](../GLOSSARY.md#savepoint) is a named bookmark inside a transaction. Three statements use it:
 #
@@ -174,7 +165,7 @@ print("a new connection, after ROLLBACK: ", await committed_names())
 
 # %% [markdown]
 # After `RELEASE` Tom is visible to the connection that inserted him and to nobody else; the
-# rollback removes him. Savepoints nest, and one more rule matters for part 4: rolling back to (or
+# rollback removes him. Savepoints nest, and one more rule matters in the next lesson: rolling back to (or
 # releasing) a savepoint also ends every savepoint created **after** it. They form a stack:
 #
 # ```mermaid
@@ -202,7 +193,8 @@ assert error == {"sqlite": "no such savepoint: b", "postgresql": 'savepoint "b" 
 
 # %% [markdown]
 # Each database words it its own way: SQLite says `no such savepoint: b`, PostgreSQL says
-# `savepoint "b" does not exist`. Keep both texts in mind for part 4.
+# `savepoint "b" does not exist`. Keep both texts in mind: <!-- ref:savepoint-does-not-exist -->lesson 08<!-- /ref --> meets them again, with
+# `sa_savepoint_2` in place of `b`.
 #
 # ## 2. `begin_nested()`: SQLAlchemy writes the savepoints for you
 # <!-- topic:statement-recorder -->
@@ -242,7 +234,16 @@ def recording(engine):
 # %% [markdown]
 # A session inserts Rex, then two attempts, each in its own `begin_nested()` block: Tom succeeds,
 # a second Rex breaks the unique name. We start recording once the transaction is open (how it
-# opens differs per driver: part 3).
+# opens differs per driver: <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref -->).
+#
+# **Quiz 07.2.** What does the first block, the one that ends without an exception, send when it ends?
+# - **a)** `ROLLBACK TO SAVEPOINT`: a nested block undoes its work unless you commit the session.
+# - **b)** `COMMIT`: leaving the block commits Tom to the database.
+# - **c)** `RELEASE SAVEPOINT`: the block's work is kept, inside the still-open transaction.
+# - **d)** Nothing: the savepoint stays open until the session ends.
+
+# %% tags=["quiz-answer"]
+answer("07.2", "c")
 
 # %%
 async with fixed_engine() as engine, AsyncSession(engine) as session:
@@ -267,26 +268,44 @@ async with fixed_engine() as engine, AsyncSession(engine) as session:
 # same connection shares that counter, which is how you will recognise whose savepoint an error
 # names.
 #
-# A `Connection` has the same method. Here two savepoints nest; the inner one is rolled back, the
-# outer one released (`commit()` on a nested transaction means `RELEASE`):
+# A `Connection` has the same method. Here two savepoints nest: Tom goes into the outer one, Luna
+# into the inner one; the inner one is rolled back, then `commit()` is called on the outer one.
 
 # %%
+async def tom_and_luna(conn) -> None:
+    outer_savepoint = await conn.begin_nested()
+    await conn.execute(insert(Animal).values(name="Tom", species="cat"))
+    inner_savepoint = await conn.begin_nested()
+    await conn.execute(insert(Animal).values(name="Luna", species="cat"))
+    await inner_savepoint.rollback()
+    await outer_savepoint.commit()
+
+# %% [markdown]
+# **Quiz 07.3.** After `tom_and_luna(conn)`, inside a transaction the connection has begun: which
+# rows does that connection see, and which does a brand-new connection see?
+# - **a)** Tom, on both: `commit()` on the outer savepoint commits Tom to the database.
+# - **b)** Tom on this connection, nobody on a new one.
+# - **c)** None on either: rolling back the inner savepoint undoes the outer one's work too.
+# - **d)** Tom and Luna on this connection: the outer `commit()` keeps everything done inside it,
+#   the inner savepoint included.
+
+# %% tags=["quiz-answer"]
+answer("07.3", "b")
+
+# %% jupyter={"source_hidden": true}
 async with fixed_engine() as engine, engine.connect() as conn:
     await conn.begin()
     with recording(engine) as sent:
-        outer_savepoint = await conn.begin_nested()
-        await conn.execute(insert(Animal).values(name="Tom", species="cat"))
-        inner_savepoint = await conn.begin_nested()
-        await conn.execute(insert(Animal).values(name="Luna", species="cat"))
-        await inner_savepoint.rollback()
-        await outer_savepoint.commit()
+        await tom_and_luna(conn)
     print(*sent, sep="\n")
-    print("rows:", await names(conn))
+    print("this connection sees:", await names(conn), " a new connection sees:", await committed_names())
+    assert (await names(conn), await committed_names()) == (["Tom"], [])
     await conn.rollback()
 
 # %% [markdown]
-# This is also what a session joined with `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->lesson 05<!-- /ref -->)
-# does for the app: its `commit()` is a `RELEASE SAVEPOINT`, its `rollback()` a
+# `commit()` on a nested transaction sent `RELEASE SAVEPOINT`: Tom is kept, inside a transaction
+# that is still open, so nobody else sees him yet. This is also what a session joined with
+# `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->lesson 05<!-- /ref -->) does for the app: its `commit()` is a `RELEASE SAVEPOINT`, its `rollback()` a
 # `ROLLBACK TO SAVEPOINT`, and the test's [outer transaction](../GLOSSARY.md#outer-transaction) is never touched.
 
 # %% [markdown]
@@ -321,533 +340,17 @@ async def import_animals(session, rows: list[dict]) -> list[str]:
 await l07.check_import_animals(import_animals, nb.database_url)
 
 # %% [markdown]
-# ## 3. The SQLite driver quirk: a correct fixture that leaks
-# <!-- topic:sqlite-savepoint-fix -->
-#
-# Everything so far ran with `fixed_engine()`. Now the reason. Python's `sqlite3` driver (and
-# `aiosqlite`, which runs it in a thread) manages transactions itself, in an old mode: it sends
-# `BEGIN` on its own just before an `INSERT`, `UPDATE` or `DELETE`, and **never** when SQLAlchemy
-# calls `begin()`, which reaches it as a no-op. SQLite, for its part, has a rule: a `SAVEPOINT`
-# outside any transaction starts one, and releasing that outermost savepoint **commits** it.
-#
-# %% [markdown]
-# <!-- ref:rollback-fixture -->Lesson 05<!-- /ref -->'s recipe in a few lines, as a function we can run on any engine: an outer transaction,
-# a session joined with [`create_savepoint`](../GLOSSARY.md#join-mode) that adds "Leaky" and commits, the outer rollback. It
-# returns what was sent, and whether the driver still had a transaction open right after the
-# session's `commit()` (we ask the driver connection itself: `in_transaction` on SQLite,
-# `is_in_transaction()` on asyncpg).
-
-# %%
-async def driver_in_transaction(conn) -> bool:
-    driver = (await conn.get_raw_connection()).driver_connection
-    return driver.in_transaction if nb.backend == "sqlite" else driver.is_in_transaction()
-
-
-async def rollback_recipe(engine) -> tuple[list[str], bool]:
-    with recording(engine) as sent:
-        async with engine.connect() as conn:
-            outer = await conn.begin()
-            async with AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as session:
-                session.add(Animal(name="Leaky", species="rabbit"))
-                await session.commit()  # what the app does
-            still_open = await driver_in_transaction(conn)
-            await outer.rollback()  # what the fixture does at teardown
-    return sent, still_open
-
-# %% [markdown]
-# First on a plain engine, without the fix. The output differs per database (shown: PostgreSQL's;
-# on SQLite the course compares the cell with SQLite's output); the cell asserts what each database does.
-#
-# **Quiz 07.2.** Predict the rows the next cell leaves behind, on each database:
-# - **a)** SQLite: `["Leaky"]`; PostgreSQL: `[]`.
-# - **b)** `[]` on both: the outer rollback undoes the savepoint's work whatever the driver does.
-# - **c)** `["Leaky"]` on both: a released savepoint is committed work.
-# - **d)** SQLite: `[]`; PostgreSQL: `["Leaky"]`, because asyncpg commits each statement sent outside an explicit transaction.
-
-# %% tags=["quiz-answer"]
-answer("07.2", "a")
-
-# %% tags=["output-per-database"] jupyter={"source_hidden": true}
-plain = create_async_engine(nb.database_url)
-sent, still_open = await rollback_recipe(plain)
-await plain.dispose()
-leaked = await committed_names()
-await delete_animals()
-
-print("sent:", *sent, sep="\n  ")
-print("driver in a transaction after the session's commit():", still_open)
-print("rows left behind:", leaked)
-assert sent == ["SAVEPOINT sa_savepoint_1", "INSERT INTO animals", "RELEASE SAVEPOINT sa_savepoint_1", "ROLLBACK"]
-if nb.backend == "sqlite":
-    assert (still_open, leaked) == (False, ["Leaky"])  # RELEASE committed: the row leaked
-else:
-    assert (still_open, leaked) == (True, [])  # asyncpg sent BEGIN itself: nothing leaked
-
-# %% [markdown]
-# On SQLite: no `BEGIN` in the list, the driver was **out** of any transaction right after the
-# `RELEASE`, and "Leaky" is in the database for good, although the fixture did everything right.
-# On PostgreSQL the same statements leave nothing behind: SQLAlchemy's asyncpg adapter has asyncpg
-# start a real transaction just before the first statement (asyncpg sends that `BEGIN` itself,
-# outside the cursor, so it is not in the list either), the `SAVEPOINT` nests inside it, and the
-# outer `ROLLBACK` undoes everything.
-#
-# The fix comes from SQLAlchemy's SQLite dialect documentation ("Enabling Non-Legacy SQLite
-# Transactional Modes"): tell the driver to stop managing transactions, and send `BEGIN` ourselves
-# whenever SQLAlchemy begins one. `tests/isolation.py` ships it as `fix_sqlite_savepoints(engine)`,
-# two event listeners:
-
-# %%
-for function in (isolation._sqlite_autocommit_driver, isolation._sqlite_emit_begin, isolation.fix_sqlite_savepoints):
-    print(inspect.getsource(function))
-
-# %% [markdown]
-# The same recipe on a fixed engine (on PostgreSQL the fix does nothing, so the run is the same as
-# before):
-
-# %% tags=["output-per-database"]
-fixed = create_async_engine(nb.database_url)
-fix_sqlite_savepoints(fixed)
-sent, still_open = await rollback_recipe(fixed)
-await fixed.dispose()
-leaked = await committed_names()
-
-print("sent:", *sent, sep="\n  ")
-print("driver in a transaction after the session's commit():", still_open)
-print("rows left behind:", leaked)
-begin = ["BEGIN"] if nb.backend == "sqlite" else []  # asyncpg's BEGIN never shows in the list
-assert sent == [*begin, "SAVEPOINT sa_savepoint_1", "INSERT INTO animals", "RELEASE SAVEPOINT sa_savepoint_1", "ROLLBACK"]
-assert (still_open, leaked) == (True, [])
-
-# %% [markdown]
-# Now SQLite receives a real `BEGIN`, the savepoint nests inside it, the transaction is still open
-# after the `RELEASE`, and nothing is left behind. Install the fix on **every** engine that a test
-# uses on SQLite, before its first connection (pooled connections keep the mode they were opened
-# with). The sample app does the same for its own engine (`app/db.py`).
-#
-# Python 3.12 added a cleaner switch: `sqlite3.connect(..., autocommit=False)` makes the driver
-# behave as the DB-API says (a transaction is always open), and SQLAlchemy passes it through with
-# `connect_args={"autocommit": False}`. On Python 3.11, which this course pins, that keyword does
-# not exist yet. The cell checks what your Python does:
-
-# %% tags=["output-per-database"]
-engine = create_async_engine(nb.database_url, connect_args={"autocommit": False})
-try:
-    if nb.backend != "sqlite":
-        outcome = "not applicable: autocommit is a sqlite3 argument"
-    else:
-        sent, still_open = await rollback_recipe(engine)
-        outcome = f"works: rows left behind {await committed_names()}"
-except TypeError as exc:
-    outcome = f"TypeError: {exc}"
-finally:
-    await engine.dispose()
-print(f"Python {sys.version_info.major}.{sys.version_info.minor}:", outcome)
-
-if nb.backend == "sqlite" and sys.version_info < (3, 12):
-    assert outcome == "TypeError: 'autocommit' is an invalid keyword argument for Connection()"
-elif nb.backend == "sqlite":
-    assert outcome == "works: rows left behind []"
-
-# %% [markdown]
-# Version note: on Python 3.11 the driver rejects the argument (`TypeError`), so
-# [`fix_sqlite_savepoints`](../GLOSSARY.md#sqlite-driver-quirk) is the way; on 3.12 or later either works. It is the driver's default that bites, and SQLAlchemy 2.1 still leaves that
-# default alone.
-
-# %% [markdown]
-# ## Claim check: leaving `begin_nested()` rolls back, so a fixture that yields inside it isolates the test (deep dive)
-# <!-- topic:begin-nested-claim -->
-#
-# cmdragon's post "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？" ("How to play 'time travel'
-# database transaction-rollback tests in FastAPI", blog.cmdragon.cn, 2025-09-09,
-# <https://blog.cmdragon.cn/posts/bf9883a75ffa46b523a03b16ec56ce48/>) builds its rollback fixture as: open a session, enter
-# `session.begin_nested()`, yield the session to the test. It explains that leaving the block runs
-# `ROLLBACK TO SAVEPOINT`, so everything the test did is undone. Part 2 already suggests otherwise.
-# We run that fixture (on a fixed engine) with two tests: one that only flushes, and one that
-# commits, as app code does.
-
-# %%
-CLAIM_TRACES = {}
-
-
-@pytest.fixture
-async def nested_session(request):
-    """The post's fixture, in our own words: a session that yields inside begin_nested()."""
-    engine = create_async_engine(nb.database_url)
-    fix_sqlite_savepoints(engine)
-    with recording(engine) as sent:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            async with session.begin_nested():
-                yield session
-    CLAIM_TRACES[request.node.name] = list(sent)
-    await engine.dispose()
-
-# %%
-# %%ipytest
-
-async def test_only_flushes(nested_session):
-    nested_session.add(Animal(name="Flushed", species="cat"))
-    await nested_session.flush()
-
-
-async def test_commits_like_app_code(nested_session):
-    nested_session.add(Animal(name="Committed", species="cat"))
-    await nested_session.commit()
-
-# %% [markdown]
-# Both tests pass. What did each of them send, from the fixture's start to its end, and what is left?
-
-# %%
-for name, sent in CLAIM_TRACES.items():
-    sent = [s for s in sent if s != "BEGIN"]  # SQLite's BEGIN, part 3 (asyncpg's is never recorded)
-    print(f"{name}: {', '.join(sent)}")
-    assert sent[-2:] == ["RELEASE SAVEPOINT sa_savepoint_1", "COMMIT" if "commits" in name else "ROLLBACK"]
-leaked = await committed_names()
-print("rows left behind:", leaked)
-await delete_animals()
-assert leaked == ["Committed"]
-
-# %% [markdown]
-# **Verdict:** <!-- verdict:begin-nested-exit-rolls-back -->wrong<!-- /verdict -->: leaving a `begin_nested()` block normally releases the savepoint, it never
-# rolls back to it (`RELEASE SAVEPOINT`, not `ROLLBACK TO`). The flushed row disappeared only because the session was then closed without a
-# commit (the `ROLLBACK` of the whole transaction). As soon as the test, or the app through that
-# session, calls `commit()`, SQLAlchemy commits the whole transaction, savepoint included, and the
-# row stays. (Without the SQLite fix it is worse: the `RELEASE` alone commits, part 3. And in the
-# post the requests do not even use that session: without a dependency override the app commits
-# through its own engine, <!-- ref:dependency-override -->lesson 02<!-- /ref -->.) What isolates is an outer transaction that the *test* owns
-# and never commits, with the app's sessions joined to it: <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s fixture.
-
-# %% [markdown]
-# ## 4. What "savepoint ... does not exist" really means
-# <!-- topic:savepoint-does-not-exist -->
-#
-# With rollback isolation, every session of a test works on **one** connection, inside one
-# transaction, and the savepoints of all those sessions form one stack (one counter, too). The
-# error means somebody ended a savepoint that another session still counted on. Two ways to get
-# there.
-#
-# ### 4a. Two requests at once on the test's one connection
-# <!-- topic:one-connection-per-test -->
-#
-# A fixture like <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s, serving only the animal routes, that also records the statements
-# each test sends (after the outer transaction has begun):
-
-# %%
-animals_api = FastAPI()
-animals_api.include_router(animals.router)
-API_TRACE = []  # what the last test that used `api` sent
-
-
-@pytest.fixture
-async def api():
-    engine = create_async_engine(nb.database_url)
-    async with isolated_async_sessions(engine) as sessions:  # fixes SQLite, begins the outer transaction
-        with override_dependency(animals_api, get_session, session_dependency(sessions)), recording(engine) as sent:
-            async with AsyncClient(transport=ASGITransport(app=animals_api), base_url="http://test") as http:
-                yield http
-        API_TRACE[:] = sent
-    await engine.dispose()
-
-# %% [markdown]
-# A test that registers two animals *concurrently*, as a load test or an "is this endpoint
-# race-safe?" test would:
-
-# %% tags=["output-per-database"]
-async def test_two_arrivals_at_once(api):
-    first, second = await asyncio.gather(
-        api.post("/animals", json={"name": "Castor", "species": "dog"}),
-        api.post("/animals", json={"name": "Pollux", "species": "dog"}),
-    )
-    assert (first.status_code, second.status_code) == (201, 201)
-
-
-run_tests("test_two_arrivals_at_once", expect="failed")
-
-# %% [markdown]
-# SQLite reports `no such savepoint: sa_savepoint_2`, PostgreSQL `savepoint "sa_savepoint_2" does
-# not exist`, and SQLAlchemy warns `nested transaction already deassociated from connection`.
-#
-# **Quiz 07.3.** Two concurrent requests in one rollback-isolated test: where did `sa_savepoint_2` go?
-# - **a)** PostgreSQL and SQLite drop savepoints that stay idle for too long.
-# - **b)** The two sessions share the test's connection: the first one's `RELEASE SAVEPOINT
-#   sa_savepoint_1` also ended `sa_savepoint_2`, opened after it.
-# - **c)** The second request ran on a different connection from the engine's pool, one that never
-#   saw its `SAVEPOINT`, so that connection's transaction has no such savepoint.
-# - **d)** The test forgot to `await` one of the requests.
-
-# %% tags=["quiz-answer"]
-answer("07.3", "b")
-
-# %% [markdown]
-# The recorded statements show the interleaving:
-
-# %%
-print(*API_TRACE, sep="\n")
-assert API_TRACE == [
-    "SAVEPOINT sa_savepoint_1", "SAVEPOINT sa_savepoint_2", "INSERT INTO animals", "INSERT INTO animals",
-    "RELEASE SAVEPOINT sa_savepoint_1", "RELEASE SAVEPOINT sa_savepoint_2",
-]
-
-# %% [markdown]
-# Each request's session opened its savepoint, then the two `INSERT`s ran, then the first session
-# committed: `RELEASE SAVEPOINT sa_savepoint_1` ends `sa_savepoint_2` too (part 1's rule), and the
-# second session's `RELEASE` finds nothing. Two lanes, one connection:
-#
-# ```mermaid
-# sequenceDiagram
-#     participant R1 as request 1 session
-#     participant C as the test connection
-#     participant R2 as request 2 session
-#     R1->>C: SAVEPOINT sa_savepoint_1
-#     R2->>C: SAVEPOINT sa_savepoint_2
-#     R1->>C: INSERT Castor
-#     R2->>C: INSERT Pollux
-#     R1->>C: RELEASE SAVEPOINT sa_savepoint_1
-#     Note over C: releasing sa_savepoint_1 also ends sa_savepoint_2
-#     R2->>C: RELEASE SAVEPOINT sa_savepoint_2
-#     C-->>R2: savepoint sa_savepoint_2 does not exist
-# ```
-# (Both rows are in the test's transaction by now; the
-# fixture's rollback removes them.)
-#
-# Is this a [flaky](../GLOSSARY.md#flaky-test), once-in-a-while failure? Not with these versions. SQLAlchemy's asyncpg adapter
-# serialises the statements of one connection behind a lock, and aiosqlite runs them one by one on
-# its thread; both requests run the same code, so the first always stays one step ahead. Ten runs
-# in a row:
-
-# %%
-# %%ipytest
-
-SAVEPOINT_GONE = r"no such savepoint: sa_savepoint_2|savepoint \"sa_savepoint_2\" does not exist"
-
-
-@pytest.mark.parametrize("attempt", range(10))
-async def test_concurrent_requests_always_break_a_savepoint(api, attempt):
-    with pytest.warns(SAWarning, match="nested transaction already deassociated"):
-        outcomes = await asyncio.gather(
-            api.post("/animals", json={"name": "Castor", "species": "dog"}),
-            api.post("/animals", json={"name": "Pollux", "species": "dog"}),
-            return_exceptions=True,
-        )
-    errors = [str(o) for o in outcomes if isinstance(o, Exception)]
-    assert len(errors) == 1 and re.search(SAVEPOINT_GONE, errors[0])
-
-# %% [markdown]
-# Ten out of ten. If a driver ever scheduled differently, the failure would become intermittent,
-# which is worse; the conclusion is the same either way: **do not run requests concurrently inside
-# a rollback-isolated test.** One at a time, the same test passes:
-
-# %%
-# %%ipytest
-
-async def test_two_arrivals_one_after_the_other(api):
-    first = await api.post("/animals", json={"name": "Castor", "species": "dog"})
-    second = await api.post("/animals", json={"name": "Pollux", "species": "dog"})
-    assert (first.status_code, second.status_code) == (201, 201)
-
-# %% [markdown]
-# You may also meet asyncpg's own guard, `cannot perform operation: another operation is in
-# progress`. Through SQLAlchemy you will not see it here (the adapter's lock queues the statements);
-# it appears when code uses the asyncpg connection directly, or one connection from two event loops
-# (<!-- ref:event-loop-scopes -->lesson 04<!-- /ref -->). Two direct calls at once on the driver connection:
-
-# %% tags=["output-per-database"]
-async with fixed_engine() as engine, engine.connect() as conn:
-    driver = (await conn.get_raw_connection()).driver_connection
-    if nb.backend == "postgresql":
-        calls = [driver.fetchval("SELECT pg_sleep(0.1)"), driver.fetchval("SELECT 1")]
-    else:
-        calls = [driver.execute("SELECT 1"), driver.execute("SELECT 2")]
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-errors = [str(o) for o in outcomes if isinstance(o, Exception)]
-print(errors or "no error: aiosqlite queues the calls on its thread")
-assert errors == (["cannot perform operation: another operation is in progress"] if nb.backend == "postgresql" else [])
-
-# %% [markdown]
-# So how do you test real concurrency, say "two identical registrations at once give one 201 and
-# one 409"? Not inside the rolled-back transaction. Let each request have its own connection
-# (the app's normal session factory), let the data really be committed, and clean up another way:
-# here a fixture that deletes the table's rows at teardown. Keep such tests few and clearly named.
-
-# %%
-@pytest.fixture
-async def committed_api():
-    engine = create_async_engine(nb.database_url)
-    fix_sqlite_savepoints(engine)
-    factory = async_sessionmaker(engine, expire_on_commit=False)  # a session, and a connection, per request
-    with override_dependency(animals_api, get_session, session_dependency(factory)):
-        async with AsyncClient(transport=ASGITransport(app=animals_api), base_url="http://test") as http:
-            yield http
-    async with engine.begin() as conn:  # clean up by deleting: nothing here is rolled back
-        await conn.execute(delete(Animal))
-    await engine.dispose()
-
-# %%
-# %%ipytest
-
-async def test_two_identical_registrations_at_once_give_one_201_and_one_409(committed_api):
-    body = {"name": "Castor", "species": "dog"}
-    first, second = await asyncio.gather(committed_api.post("/animals", json=body), committed_api.post("/animals", json=body))
-    assert sorted([first.status_code, second.status_code]) == [201, 409]
-
-# %%
-print("rows left behind:", await committed_names())
-assert await committed_names() == []
-
-# %% [markdown]
-# ### 4b. A long-lived session that holds its own savepoint
-#
-# The second way is a session that outlives one test. cmdragon's post "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？"
-# ("Multi-module tests and async tasks in FastAPI", blog.cmdragon.cn, 2025-09-10,
-# <https://blog.cmdragon.cn/posts/ddbfa0447a5d0d6f9af12e7a6b206f70/>) hands out one session per
-# *module* ("create it once, it is faster"). Below, the test connection and a shared session are
-# module-scoped, each test also gets its own session, and all of them use `create_savepoint`,
-# so every single line looks like <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s recipe. The first test seeds Rex through the shared
-# session; the second checks, through the shared session too, that a second Rex is refused, and
-# then commits its own work.
-
-# %%
-MODULE_TRACE = []
-
-
-@pytest.fixture(scope="module")
-async def module_connection():
-    engine = create_async_engine(nb.database_url)
-    fix_sqlite_savepoints(engine)
-    async with engine.connect() as connection:
-        outer = await connection.begin()
-        with recording(engine) as sent:
-            yield connection
-        MODULE_TRACE[:] = sent
-        await outer.rollback()
-    await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-async def shared_session(module_connection):
-    async with AsyncSession(bind=module_connection, join_transaction_mode="create_savepoint") as session:
-        yield session
-
-
-@pytest.fixture
-async def own_session(module_connection):
-    async with AsyncSession(bind=module_connection, join_transaction_mode="create_savepoint") as session:
-        yield session
-
-
-# %% [markdown]
-# The two tests: the first seeds Rex through the shared session, the second expects a second Rex to
-# be refused and commits its own session's Tom.
-
-# %%
-async def test_seed_rex(shared_session):
-    shared_session.add(Animal(name="Rex", species="dog"))
-    await shared_session.flush()
-
-
-async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_session):
-    own_session.add(Animal(name="Tom", species="cat"))
-    await own_session.flush()
-    shared_session.add(Animal(name="Rex", species="cat"))
-    with pytest.raises(IntegrityError):
-        await shared_session.flush()
-    await shared_session.rollback()
-    await own_session.commit()
-
-# %% [markdown]
-# **Quiz 07.4.** Predict before running them: what happens to the two tests with the module-scoped
-# shared session?
-# - **a)** Both pass; `create_savepoint` gives every session a savepoint of its own, so no session can
-#   touch another session's work, whatever the scope of the fixture that created it and however long it lives.
-# - **b)** The second test fails with a 409.
-# - **c)** The second test fails: the shared session's `rollback()` goes back to *its* savepoint,
-#   opened in the first test, which ends the one the test's own session opened later.
-# - **d)** Both pass, but Rex leaks into the database.
-
-# %% tags=["quiz-answer"]
-answer("07.4", "c")
-
-# %% tags=["output-per-database"]
-run_tests("test_seed_rex", "test_second_rex_is_refused_and_my_work_is_kept", expect="failed")
-
-# %% [markdown]
-# The same message as in 4a, for a different reason. The statements, from the moment the module's
-# connection was handed out:
-
-# %%
-print(*MODULE_TRACE, sep="\n")
-assert MODULE_TRACE[-2:] == ["ROLLBACK TO SAVEPOINT sa_savepoint_1", "RELEASE SAVEPOINT sa_savepoint_2"]
-
-# %% [markdown]
-# `sa_savepoint_1` belongs to the shared session: it opened in the first test and stayed open (a
-# flush does not end it). The second test's own session opened `sa_savepoint_2`. The shared
-# session's `rollback()` went back to `sa_savepoint_1`, which ends every savepoint after it, so the
-# own session's `commit()` (`RELEASE SAVEPOINT sa_savepoint_2`) finds nothing. It also wiped Tom.
-# The fix is <!-- ref:fixture-scopes -->lesson 06<!-- /ref -->'s rule: **fixtures that write are [function-scoped](../GLOSSARY.md#function-scoped-fixture)**, so no session carries a
-# savepoint from one test into the next. The same tests with a function-scoped shared session:
-
-# %%
-# %%ipytest
-
-@pytest.fixture
-async def shared_session(module_connection):
-    async with AsyncSession(bind=module_connection, join_transaction_mode="create_savepoint") as session:
-        yield session
-
-
-async def test_seed_rex(shared_session):
-    shared_session.add(Animal(name="Rex", species="dog"))
-    await shared_session.flush()
-
-
-async def test_second_rex_is_refused_and_my_work_is_kept(shared_session, own_session):
-    own_session.add(Animal(name="Tom", species="cat"))
-    await own_session.flush()
-    shared_session.add(Animal(name="Rex", species="cat"))
-    await shared_session.flush()  # no IntegrityError now: the first test's Rex went with its session
-    await shared_session.rollback()
-    await own_session.commit()
-    assert await names(own_session) == ["Tom"]
-
-# %% [markdown]
-# Both pass. The first test's Rex is gone in the second one: the session that held it was closed at
-# the end of the first test, which rolled back to its savepoint. Do not stop here, though: the
-# *connection* is still module-scoped, so whatever a test commits stays visible to the tests after
-# it until the module ends (<!-- ref:fixture-scopes -->lesson 06<!-- /ref -->, Quiz 06.2). Make everything that writes function-scoped,
-# the connection included, and you are back to <!-- ref:rollback-fixture -->lesson 05<!-- /ref -->'s fixture.
-
-# %%
-print("rows left behind:", await committed_names())
-assert await committed_names() == []
-
-# %% [markdown] tags=["instructor"]
-# **Instructor notes (part 4).** The most common learner mistake is to "fix" 4a by adding
-# `asyncio.Lock` or retries in the test: the requests still share one transaction, so the test
-# cannot tell which request's data it is looking at. Point to `committed_api` instead. For 4b,
-# people ask why the first test's Rex is gone in the fixed version: the session that owned it was
-# closed at the end of the first test, which rolled back to its savepoint. If a cell here hangs on
-# PostgreSQL, an earlier interrupted run left a connection inside a transaction: restart the kernel
-# and run from the top (`setup` recreates the schema). On SQLite the same shows as `database is
-# locked`. Exercise 1: the usual wrong answers are one `begin_nested()` around the whole loop (one
-# duplicate loses the whole batch) and `session.rollback()` in the `except` (loses Rex from before
-# the batch).
-
-# %% [markdown]
 # ## Sources and further reading
 #
 # - SQLAlchemy 2.1: [Using SAVEPOINT](https://docs.sqlalchemy.org/en/21/orm/session_transaction.html#using-savepoint)
 #   (`Session.begin_nested()`), [`Connection.begin_nested()`](https://docs.sqlalchemy.org/en/21/core/connections.html#sqlalchemy.engine.Connection.begin_nested)
 #   and [Core events, `before_cursor_execute`](https://docs.sqlalchemy.org/en/21/core/events.html#sqlalchemy.events.ConnectionEvents.before_cursor_execute).
 # - SQLAlchemy 2.1, SQLite dialect: [Serializable isolation / Savepoints / Transactional DDL](https://docs.sqlalchemy.org/en/21/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl)
-#   and "Enabling Non-Legacy SQLite Transactional Modes" on the same page (the fix of part 3).
-# - Python 3.11: [`sqlite3`, transaction control](https://docs.python.org/3.11/library/sqlite3.html#sqlite3-controlling-transactions);
-#   the `autocommit` argument is new in [Python 3.12](https://docs.python.org/3.12/library/sqlite3.html#sqlite3.Connection.autocommit).
+#   (why `fixed_engine()` installs a fix on SQLite; <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref --> takes it apart).
 # - PostgreSQL 15: [SAVEPOINT](https://www.postgresql.org/docs/15/sql-savepoint.html),
 #   [RELEASE SAVEPOINT](https://www.postgresql.org/docs/15/sql-release-savepoint.html),
 #   [ROLLBACK TO SAVEPOINT](https://www.postgresql.org/docs/15/sql-rollback-to.html); SQLite:
 #   [SAVEPOINT](https://www.sqlite.org/lang_savepoint.html) (a savepoint outside a transaction starts one).
-# - asyncpg 0.32: [Transactions](https://magicstack.github.io/asyncpg/current/api/index.html#transactions).
-# - The [claim checks](../GLOSSARY.md#claim-check): cmdragon, "如何在FastAPI中玩转"时光倒流"的数据库事务回滚测试？", blog.cmdragon.cn,
-#   2025-09-09, and "如何用FastAPI玩转多模块测试与异步任务，让代码不再"闹脾气"？", blog.cmdragon.cn, 2025-09-10.
 
 # %% [markdown] tags=["key-points"]
 # ## Key points
@@ -858,13 +361,7 @@ assert await committed_names() == []
 #   normal exit, `ROLLBACK TO` on an exception. It never rolls back on a normal exit.
 # - Record what SQLAlchemy sends with a `before_cursor_execute` listener (plus `commit` /
 #   `rollback` events) when you need to *see* a transaction.
-# - With the stdlib SQLite driver, `begin()` sends nothing: the first `SAVEPOINT` starts the
-#   transaction and its `RELEASE` commits it. Install `fix_sqlite_savepoints(engine)` (or, on
-#   Python >= 3.12, `connect_args={"autocommit": False}`; on 3.11 that is a `TypeError`) on every
-#   SQLite test engine. Version note: SQLAlchemy 2.1.9 still leaves the driver's legacy default alone.
-# - `savepoint ... does not exist` / `no such savepoint` means one session ended another's
-#   savepoint on the shared connection: concurrent requests in one test, or a long-lived session.
-#   Run requests one at a time; test real concurrency on committed data cleaned up another way;
-#   keep writing fixtures function-scoped.
+# - To keep the good rows of a batch when one is refused, give each row its own `begin_nested()`
+#   inside a `try` / `except IntegrityError`: only the refused row is rolled back.
 #
-# **Next:** [09 · Retry routes](09_retry_routes.ipynb)
+# **Next:** [08 · When savepoints break](08_when_savepoints_break.ipynb)

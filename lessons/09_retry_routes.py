@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 34 min · **Exercises:** 11 min
 #
-# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints
+# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 08 · When savepoints break
 #
 # **You will be able to**
 # - explain why a route that retries an `INSERT` after an `IntegrityError` must undo the failed
@@ -365,10 +365,10 @@ await delete_everything()
 # On PostgreSQL the route fix is all it takes: the failed Max of the second request is undone by
 # `ROLLBACK TO SAVEPOINT`, the test's transaction stays open, and the fixture's rollback removes
 # everything. On SQLite the first run passes too, **and commits Max**, so the second run starts with
-# a Max in the table, gets Cody for its first request and fails. That is <!-- ref:sqlite-savepoint-fix -->lesson 07<!-- /ref -->'s [driver quirk](../GLOSSARY.md#sqlite-driver-quirk):
+# a Max in the table, gets Cody for its first request and fails. That is <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref -->'s [driver quirk](../GLOSSARY.md#sqlite-driver-quirk):
 # the stdlib SQLite driver never sent `BEGIN` for the test's transaction, so the route's first
 # `SAVEPOINT` opened the real transaction and its `RELEASE` committed it. The question's fixture
-# needs <!-- ref:sqlite-savepoint-fix -->lesson 07<!-- /ref -->'s one-line driver fix as well:
+# needs <!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref -->'s one-line driver fix as well:
 
 # %%
 @pytest.fixture

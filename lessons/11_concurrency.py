@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 39 min · **Exercises:** 13 min
 #
-# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 09 · Retry routes
+# **Prerequisites:** 05 · Rollback fixtures, 07 · Savepoints, 08 · When savepoints break, 09 · Retry routes
 #
 # **You will be able to**
 # - explain why a test under rollback isolation cannot show a race: all its sessions share one
@@ -109,7 +109,7 @@ async def reservations_of(animal_id: int) -> int:
 # %% [markdown] tags=["instructor"]
 # **Instructor notes (whole notebook, ~28 min teaching + 13 min exercise).** Run it on PostgreSQL,
 # the default (`DATABASE_URL` unset): the race only shows there, and the stored outputs are
-# PostgreSQL's. The cells whose output differs on SQLite say so and assert each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 07<!-- /ref -->; part 2 (~8 min) is the
+# PostgreSQL's. The cells whose output differs on SQLite say so and assert each backend's outcome. Part 1 (~3 min) is the bridge from <!-- ref:one-connection-per-test -->lesson 08<!-- /ref -->; part 2 (~8 min) is the
 # heart: let the room predict Quiz 11.1 before running the cell, then draw the timeline. Part 3
 # (~5 min) shows the fix and the test that proves it; the claim check (~4 min) answers the
 # question "but can my rollback tests run in parallel?" that always comes up here. Part 4 (~8 min)
@@ -123,7 +123,7 @@ async def reservations_of(animal_id: int) -> int:
 # fee is charged once. Both are broken by the same pattern, **check then write**: read the row,
 # decide in Python, write. Two requests that run at the same time can both pass the check.
 #
-# A [race](../GLOSSARY.md#race) needs two transactions open at once. Under the rollback fixture of <!-- ref:rollback-fixture,sqlite-savepoint-fix -->lessons 05 and 07<!-- /ref -->,
+# A [race](../GLOSSARY.md#race) needs two transactions open at once. Under the rollback fixture of <!-- ref:rollback-fixture,sqlite-savepoint-fix -->lessons 05 and 08<!-- /ref -->,
 # every session a test hands to the app joins **one** transaction on **one** connection. Ask two
 # of its sessions which database connection they use:
 
@@ -142,7 +142,7 @@ assert same
 # %% [markdown]
 # One connection runs one statement at a time, inside one transaction: two requests of such a test
 # can only take turns, and the second one always sees what the first one wrote. The race cannot
-# happen there, so a rolled-back test of a racy route passes. (<!-- ref:one-connection-per-test -->Lesson 07<!-- /ref --> showed the other half:
+# happen there, so a rolled-back test of a racy route passes. (<!-- ref:one-connection-per-test -->Lesson 08<!-- /ref --> showed the other half:
 # the [savepoints](../GLOSSARY.md#savepoint) that make this fixture work are all on that one connection.)
 #
 # To test a race you need what production has: **committed data**, in a database of its own

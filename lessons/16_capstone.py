@@ -92,7 +92,7 @@ def project_file(line, cell):
     print(f"{'added to' if '--append' in flags else 'wrote'} {path.name} ({len(path.read_text().splitlines())} lines)")
 
 # %% [markdown]
-# First the helper of <!-- ref:isolation-helper,sqlite-savepoint-fix -->lessons 05 and 07<!-- /ref -->, `tests/isolation.py`. It imports nothing from the app, so
+# First the helper of <!-- ref:isolation-helper,sqlite-savepoint-fix -->lessons 05 and 08<!-- /ref -->, `tests/isolation.py`. It imports nothing from the app, so
 # it is copied as it is, next to the conftest. That is the point of keeping it separate: in your
 # project this is one `cp`.
 
@@ -180,7 +180,7 @@ os.environ["DATABASE_URL"] = TEST_DATABASE_URL  # before the app is imported (be
 # %% [markdown]
 # Part 2: **the app's pieces** (the only lines that name the app) and the engine. One engine per
 # run, on the session loop, with the schema dropped and created once (<!-- ref:fixture-scopes -->lesson 06<!-- /ref -->); the SQLite
-# [savepoint](../GLOSSARY.md#savepoint) fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 07<!-- /ref -->). At the end it also disposes of
+# [savepoint](../GLOSSARY.md#savepoint) fix installed before its first connection (<!-- ref:sqlite-savepoint-fix -->lesson 08<!-- /ref -->). At the end it also disposes of
 # the app's own engine, which a test uses only when the override is missing, but which must then
 # not leave connections open.
 
@@ -705,7 +705,7 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 #   (<!-- ref:event-loop-scopes -->[04](04_event_loops.ipynb)<!-- /ref -->).
 # 5. **A never-committed [outer transaction](../GLOSSARY.md#outer-transaction)** per test, sessions joined with
 #   `join_transaction_mode="create_savepoint"` (<!-- ref:create-savepoint -->[05](05_rollback_fixtures.ipynb)<!-- /ref -->).
-# 6. **The SQLite driver fix** if you test on SQLite at all (<!-- ref:sqlite-savepoint-fix -->[07](07_savepoints.ipynb)<!-- /ref -->).
+# 6. **The SQLite driver fix** if you test on SQLite at all (<!-- ref:sqlite-savepoint-fix -->[08](08_when_savepoints_break.ipynb)<!-- /ref -->).
 # 7. **Override the exact dependency** the routes use, with a parameterless replacement, restored
 #   at exit (<!-- ref:override-mistakes -->[02](02_dependency_overrides.ipynb)<!-- /ref -->).
 # 8. **Routes that retry use a savepoint per attempt** (<!-- ref:savepoint-per-attempt -->[09](09_retry_routes.ipynb)<!-- /ref -->).
