@@ -14,7 +14,7 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 45 min · **Exercises:** 12 min
 #
-# **Prerequisites:** 01 to 10 (this notebook puts their pieces together)
+# **Prerequisites:** 01 to 14 (this notebook puts their pieces together; 10 is optional)
 #
 # **You will be able to**
 # - assemble a complete `conftest.py` for an async FastAPI + SQLAlchemy app: one database per

@@ -14,7 +14,8 @@
 # %% [markdown] tags=["overview"]
 # **Teaching:** 34 min · **Exercises:** 12 min
 #
-# **Prerequisites:** 12 (this notebook runs its project again), 04 and 05 (the helper)
+# **Prerequisites:** 16 · Capstone (this notebook runs its project again), 05 · Rollback fixtures and
+# 08 · When savepoints break (the helper and its SQLite fix)
 #
 # **You will be able to**
 # - adapt the capstone's conftest to a schema made by migrations, a SQLModel app and a sync app
