@@ -42,7 +42,6 @@ import inspect
 import re
 import sys
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -104,9 +103,7 @@ async def delete_animals(url: str | None = None) -> None:
         await conn.execute(delete(Animal))
 
 
-SCRATCH = Path(l08.__file__).resolve().parents[2] / ".data" / "lesson08-compare.sqlite"  # one file, reused by every run
-SCRATCH.parent.mkdir(exist_ok=True)
-SQLITE_URL = nb.database_url if nb.backend == "sqlite" else f"sqlite+aiosqlite:///{SCRATCH}"
+SQLITE_URL = nb.database_url if nb.backend == "sqlite" else l08.comparison_sqlite_url()  # one file in .data/
 await reset_schema(SQLITE_URL)
 DATABASES = {nb.backend: nb.database_url, "sqlite": SQLITE_URL}  # PostgreSQL first, when it runs
 

@@ -141,6 +141,14 @@ async def _delete_animals(url: str) -> list[str]:
     return left
 
 
+def comparison_sqlite_url() -> str:
+    """The SQLite file lesson 08 compares with when it runs on PostgreSQL: one file in the course's
+    ``.data/`` (where its SQLite databases live), reused by every run, so none piles up in /tmp."""
+    path = Path(__file__).resolve().parents[2] / ".data" / "lesson08-compare.sqlite"
+    path.parent.mkdir(exist_ok=True)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 def _isolation_level(engine: AsyncEngine) -> str | None:
     """The ``isolation_level`` given to create_async_engine (SQLAlchemy 2.1 keeps it on the dialect)."""
     return getattr(engine.sync_engine.dialect, "_on_connect_isolation_level", None)
