@@ -36,8 +36,8 @@ class Settings(BaseSettings):
     @field_validator("payment_sweep_minutes")
     @classmethod
     def _a_positive_interval(cls, minutes: float) -> float:
-        if not minutes > 0:  # also rejects NaN
-            raise ValueError(f"PAYMENT_SWEEP_MINUTES must be more than 0 (the minutes between two payment sweeps), not {minutes}")
+        if not 0 < minutes < float("inf"):  # also rejects NaN and infinity
+            raise ValueError(f"PAYMENT_SWEEP_MINUTES must be more than 0 (the minutes between two payment sweeps), not {minutes:g}")
         return minutes
 
 
