@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     @classmethod
     def _a_positive_interval(cls, minutes: float) -> float:
         if not 0 < minutes < float("inf"):  # also rejects NaN and infinity
-            raise ValueError(f"PAYMENT_SWEEP_MINUTES must be more than 0 (the minutes between two payment sweeps), not {minutes:g}")
+            raise ValueError(f"PAYMENT_SWEEP_MINUTES must be a finite number more than 0 (the minutes between two payment sweeps), not {minutes:g}")
         return minutes
 
 
