@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,11 +24,21 @@ class Settings(BaseSettings):
     #: between the provider's charge and the commit): a retry or the sweep reconciles it.
     #: Longer than any provider call may take (``payment_timeout_seconds`` per network step).
     payment_pending_seconds: float = 30.0
-    #: The reservation-expiry scheduler only runs where this is switched on.
+    #: The scheduler (reservation expiry, payment sweep) only runs where this is switched on.
     scheduler_enabled: bool = False
+    #: The scheduler runs the payment sweep (``app.jobs.run_reconcile_job``) this often, so an
+    #: attempt whose request died is settled without anyone running ``python -m app reconcile``.
+    payment_sweep_minutes: float = 5.0
     #: Reservations that stay unpaid longer than this are expired by the scheduled job.
     reservation_ttl_hours: int = 48
     mail_sender: str = "adoptions@paws-and-whiskers.example"
+
+    @field_validator("payment_sweep_minutes")
+    @classmethod
+    def _a_positive_interval(cls, minutes: float) -> float:
+        if not 0 < minutes < float("inf"):  # also rejects NaN and infinity
+            raise ValueError(f"PAYMENT_SWEEP_MINUTES must be a finite number more than 0 (the minutes between two payment sweeps), not {minutes:g}")
+        return minutes
 
 
 @lru_cache

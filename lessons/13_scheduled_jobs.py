@@ -305,8 +305,10 @@ print(inspect.getsource(jobs.build_scheduler))
 print("scheduler_enabled by default:", get_settings().scheduler_enabled)
 
 # %% [markdown]
-# So we test both sides: off by default, on (and stopped again at shutdown) when enabled. The
-# obvious way to switch it on in one test is `monkeypatch.setenv`:
+# The scheduler has two jobs: the hourly expiry, and the payment sweep of <!-- ref:payment-exactly-once -->lesson 11<!-- /ref -->
+# (`run_reconcile_job`, every `PAYMENT_SWEEP_MINUTES`). The same rules apply to both, so a test
+# looks a job up by its id. We test both sides: off by default, on (and stopped again at shutdown)
+# when enabled. The obvious way to switch it on in one test is `monkeypatch.setenv`:
 
 # %%
 shelter = create_app()
@@ -352,8 +354,8 @@ async def test_lifespan_starts_and_stops_the_scheduler_when_enabled(settings_env
     async with LifespanManager(shelter):
         scheduler = shelter.state.scheduler
         assert scheduler.running
-        [job] = scheduler.get_jobs()
-        assert (job.id, job.func) == ("expire-unpaid-reservations", jobs.run_expiry_job)
+        assert scheduler.get_job("expire-unpaid-reservations").func is jobs.run_expiry_job
+        assert scheduler.get_job("reconcile-payments").func is jobs.run_reconcile_job
     assert not scheduler.running
 
 # %% [markdown]
@@ -431,8 +433,9 @@ print("the job ran", len(RUNS), "times")
 assert len(RUNS) == 2
 
 # %% [markdown]
-# Twice. For our job the second run usually finds nothing left to expire, but a job that sends
-# reminder mails or charges cards does its work twice. Two fixes:
+# Twice. For our job the second run usually finds nothing left to expire, and two sweeps at once
+# settle a payment once (each claims it with a conditional UPDATE; `tests/test_payments.py` runs
+# two), but a job that sends reminder mails or charges cards does its work twice. Two fixes:
 # - **one scheduler process**: `SCHEDULER_ENABLED=true` on a single dedicated process (or a
 #   separate worker service), false on the web workers. This is what our setting is for.
 # - **a lock taken by every run**, when you cannot control where the scheduler starts.

@@ -1,13 +1,15 @@
-"""The expiry job, its trigger and the lifespan-managed scheduler, tested without waiting."""
+"""The expiry job, the payment sweep's schedule, their triggers and the lifespan-managed scheduler,
+tested without waiting."""
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from apscheduler.triggers.interval import IntervalTrigger
 from asgi_lifespan import LifespanManager
 
 from app import jobs
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.main import app as shelter_app
 from app.models import Adopter, Adoption, AdoptionStatus, Animal
 
@@ -39,6 +41,16 @@ async def test_expires_only_unpaid_reservations_older_than_the_ttl(session):
     assert expired == [old.id]
     assert (old.status, old.animal.status) == ("expired", "available")
     assert (fresh.status, paid.status) == ("reserved", "paid")
+
+
+async def test_a_payment_whose_outcome_is_unknown_is_never_expired(session):
+    """``paying``: the provider may have charged it. Expiring it would free an animal someone paid for."""
+    paying = await _reserve(session, "Paying", NOW - TTL * 2, status=AdoptionStatus.PAYING)
+    paying.payment_key, paying.payment_started_at = f"adoption-{paying.id}", NOW - TTL * 2
+    control = await _reserve(session, "Control", NOW - TTL * 2)  # as old, only reserved: expired
+
+    assert await jobs.expire_unpaid_reservations(session, now=NOW, ttl=TTL) == [control.id]
+    assert (paying.status, paying.animal.status) == ("paying", "reserved")
 
 
 async def test_exactly_at_the_ttl_counts_as_expired(session):
@@ -95,10 +107,36 @@ async def test_lifespan_starts_and_stops_the_scheduler_when_enabled(settings_env
     async with LifespanManager(shelter_app):
         scheduler = shelter_app.state.scheduler
         assert scheduler.running
-        [job] = scheduler.get_jobs()
-        assert (job.id, job.func) == ("expire-unpaid-reservations", jobs.run_expiry_job)
+        assert {job.id for job in scheduler.get_jobs()} == {"expire-unpaid-reservations", "reconcile-payments"}
+        job = scheduler.get_job("expire-unpaid-reservations")
+        assert job.func is jobs.run_expiry_job
         assert job.next_run_time.minute == 0 and job.next_run_time > datetime.now(timezone.utc)
+        assert scheduler.get_job("reconcile-payments").func is jobs.run_reconcile_job
     assert not scheduler.running
+
+
+def test_the_payment_sweep_runs_every_configured_interval_one_at_a_time(settings_env):
+    settings_env(PAYMENT_SWEEP_MINUTES="7")
+    sweep = jobs.build_scheduler().get_job("reconcile-payments")
+
+    assert sweep.func is jobs.run_reconcile_job
+    assert isinstance(sweep.trigger, IntervalTrigger) and sweep.trigger.interval == timedelta(minutes=7)
+    assert (sweep.max_instances, sweep.coalesce) == (1, True)
+    at = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+    first = sweep.trigger.get_next_fire_time(None, at)
+    assert sweep.trigger.get_next_fire_time(first, first) - first == timedelta(minutes=7)
+
+
+def test_the_payment_sweep_runs_every_five_minutes_by_default(monkeypatch):
+    monkeypatch.delenv("PAYMENT_SWEEP_MINUTES", raising=False)
+    assert Settings().payment_sweep_minutes == 5
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", "nan", "inf"])
+def test_a_sweep_interval_that_is_not_positive_is_refused_with_a_readable_message(monkeypatch, minutes):
+    monkeypatch.setenv("PAYMENT_SWEEP_MINUTES", minutes)
+    with pytest.raises(ValueError, match=r"PAYMENT_SWEEP_MINUTES must be a finite number more than 0 \(the minutes between two payment sweeps\)"):
+        Settings()
 
 
 

@@ -7,6 +7,8 @@ database and fixtures (``tests/test_concurrency.py``). The provider is ``FakePay
 which honours idempotency keys as real providers do.
 """
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 import httpx
@@ -158,6 +160,47 @@ async def test_the_sweep_settles_dead_attempts_by_asking_the_provider(served, co
         adopted = await session.scalar(select(Animal.status).where(Animal.id == charged["animal_id"]))
     assert rows == {charged["id"]: ("paid", "ch_1"), not_charged["id"]: ("reserved", None), in_flight["id"]: ("paying", None)}
     assert adopted == "adopted"
+
+
+async def test_two_sweeps_at_once_record_a_dead_payment_once_and_charge_nothing(served, committed_sessions, provider):
+    """Two workers, each with a scheduler, sweep at the same moment. Both list the dead attempt
+    before either claims it (they meet after listing), then both try to claim it: the claim is a
+    conditional UPDATE, so one records the charge and the other skips it, and neither charges."""
+    adoption = await _reservation(served)
+    key = f"adoption-{adoption['id']}"
+    provider.handle("POST", key, {"amount": 9000, "reference": key})  # the charge the dead request made
+    await _left_paying(committed_sessions, adoption["id"], started_ago=timedelta(hours=1))
+    requests_before = len(provider.requests)
+    both_listed = asyncio.Barrier(2)
+
+    def one_worker():
+        opened = []
+
+        @contextlib.asynccontextmanager
+        async def sessions():
+            opened.append(True)
+            async with committed_sessions() as session:
+                yield session
+            if len(opened) == 1:  # this sweep has its candidates: wait until the other has them too
+                await asyncio.wait_for(both_listed.wait(), timeout=60)
+
+        return sessions, opened
+
+    (first, first_opened), (second, second_opened) = one_worker(), one_worker()
+    async with httpx.AsyncClient() as client:
+        gateway = PaymentGateway(client, get_settings().payment_gateway_url, "test-key")
+        outcomes = await asyncio.gather(
+            reconcile_payments(first, gateway, now=utcnow()), reconcile_payments(second, gateway, now=utcnow())
+        )
+
+    assert len(first_opened) == len(second_opened) == 2  # each listed it and opened a session to claim it
+    assert sorted(outcomes, key=len) == [{}, {adoption["id"]: "paid"}]  # one recorded it, one skipped it
+    assert [method for method, _ in provider.requests[requests_before:]] == ["GET"]  # one look-up, no charge
+    assert len(provider.charges_for(key)) == 1
+    async with committed_sessions() as session:
+        paid = await session.get(Adoption, adoption["id"])
+        animal = await session.get(Animal, adoption["animal_id"])
+    assert (paid.status, paid.payment_id, paid.payment_key, animal.status) == ("paid", "ch_1", key, "adopted")
 
 
 async def test_without_the_fix_a_transaction_spans_the_provider_call(committed_sessions, race_database_url):
