@@ -16,6 +16,8 @@ database (async URL: aiosqlite or asyncpg):
   migration commands": ``context.configure(connection=config.attributes["connection"], ...)``.
 * ``async-shared``: ``alembic init -t async``'s env.py with the cookbook's asyncio variant: the
   shared connection goes straight to ``do_run_migrations`` (no ``asyncio.run``, no ``run_sync``).
+* ``generic-shared-sync-url``: the first with a sync URL (pysqlite, psycopg) given to
+  ``create_worker_database``; the project's tests keep their async engine.
 
 What ``upgrade`` receives is logged and checked: a sync ``sqlalchemy.engine.Connection`` (async
 URLs too: ``create_worker_database`` runs it through ``AsyncConnection.run_sync``), not yet in a
@@ -192,7 +194,8 @@ def upgrade(conn):
 
 @pytest.fixture(scope="session")
 def database_url():  # sync: create_worker_database drives async URLs on a private loop
-    return iso.create_worker_database(os.environ["RECIPE_URL"], lambda conn: upgrade(conn))
+    url = iso.create_worker_database(os.environ["RECIPE_URL"], lambda conn: upgrade(conn))
+    return url.set(drivername=os.environ.get("RECIPE_ASYNC_DRIVER", url.drivername))  # the tests' engine is async
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -313,11 +316,22 @@ def worker_url(url: str) -> str:
     return worker_database_url(url, "main").render_as_string(hide_password=False)
 
 
-@pytest.mark.parametrize("variant", ["generic-shared", "async-shared"])
-def test_the_alembic_recipe_builds_the_schema_the_isolated_tests_run_on(tmp_path, database_url, variant):
+@pytest.mark.parametrize(
+    "variant, sync_url",
+    [
+        pytest.param("generic-shared", False, id="generic-shared"),
+        pytest.param("async-shared", False, id="async-shared"),
+        pytest.param("generic-shared", True, id="generic-shared-sync-url"),  # pysqlite, psycopg: no run_sync involved
+    ],
+)
+def test_the_alembic_recipe_builds_the_schema_the_isolated_tests_run_on(tmp_path, database_url, monkeypatch, variant, sync_url):
     write_project(tmp_path, variant)
-    url = recipe_url(tmp_path, database_url, f"alembic_{variant.replace('-', '_')}")
-    done = run_pytest(tmp_path, url, "-p", "no:xdist")
+    url = recipe_url(tmp_path, database_url, f"alembic_{variant.replace('-', '_')}{'_sync' if sync_url else ''}")
+    given = url  # what the project's conftest hands create_worker_database
+    if sync_url:  # the sync URL; the project's tests keep their async engine
+        monkeypatch.setenv("RECIPE_ASYNC_DRIVER", make_url(url).drivername)
+        given = make_url(url).set(drivername="sqlite" if BACKEND == "sqlite" else "postgresql+psycopg").render_as_string(hide_password=False)
+    done = run_pytest(tmp_path, given, "-p", "no:xdist")
     try:
         assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout + done.stderr
         # What the docstring's lambda receives, async URL included: a sync Connection, not yet in a transaction.
