@@ -119,9 +119,12 @@ assert (run.returncode, summary) == (0, "13 passed"), run.stdout[-2000:]
 #
 # **A schema made by migrations (Alembic).** Migrate once per run, in a wide fixture, then isolate
 # each test as before: migrations are DDL, far too slow per test (<!-- ref:isolation-benchmark -->lesson 14<!-- /ref -->'s drop/create). Alembic
-# is not pinned in this course, so `Base.metadata.create_all` stands in for the migration; with
-# Alembic the line is `alembic.command.upgrade(alembic.config.Config("alembic.ini"), "head")`. The
-# snippet is sync: it serves the next two cases too.
+# is not in the learner's install, so `Base.metadata.create_all` stands in for the migration. With
+# Alembic, migrate on a connection of the test's engine: set `config.attributes["connection"]` to it,
+# then `command.upgrade(config, "head")`, with an `env.py` that migrates on that connection (Alembic's
+# cookbook, "Sharing a Connection"). An `env.py` that opens its own engine migrates the database
+# `alembic.ini` names, not the test's. The helper's docstring has the recipe; the repository tests it.
+# The snippet is sync: it serves the next two cases too.
 
 # %%
 # %%project_file test_own_sync.py

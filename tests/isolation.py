@@ -44,7 +44,15 @@ course measures its CPU per test against no isolation at all)::
 
 (A test that needs a fresh ``app.state`` enters a lifespan of its own, on ``create_app()``.)
 With Alembic, the schema step is ``lambda conn: upgrade(conn)`` where ``upgrade`` sets
-``config.attributes["connection"] = conn`` and calls ``alembic.command.upgrade(config, "head")``.
+``config.attributes["connection"] = conn`` and calls ``alembic.command.upgrade(config, "head")``,
+and ``env.py`` migrates on that connection when it is set: ``context.configure(connection=conn,
+target_metadata=...)`` (Alembic's cookbook, "Sharing a Connection across one or more programmatic
+migration commands"). ``conn`` is a sync ``Connection``, with an async URL too, so an async
+``env.py`` (``alembic init -t async``) hands it straight to its ``do_run_migrations`` (the
+cookbook's "Programmatic API use (connection sharing) With Asyncio"): as generated, that env.py
+calls ``asyncio.run`` (``RuntimeError``: a loop is running); ``conn.run_sync(...)`` raises
+``AttributeError``. An ``env.py`` that opens an engine of its own migrates the database its
+``sqlalchemy.url`` names, not the worker's: the tests then find no tables.
 ``create_worker_database`` names the database after ``PYTEST_XDIST_WORKER`` (``worker_database_url``),
 so it needs no ``worker_id`` fixture and runs the same with pytest-xdist absent; on PostgreSQL it
 drops and creates under an advisory lock.
@@ -364,13 +372,15 @@ def worker_database_url(url: str | URL, worker: str | None = None) -> URL:
 def create_worker_database(url: str | URL, create_schema: Callable[[Connection], None]) -> URL:
     """Create this worker's database (see :func:`worker_database_url`) afresh and its schema; once per worker.
 
-    Call it from a session-scoped fixture. ``create_schema(connection)`` gets a sync connection in
-    a transaction: ``Base.metadata.create_all`` or Alembic's ``command.upgrade(config, "head")``
-    with ``config.attributes["connection"] = connection``. PostgreSQL: the database is dropped
-    (``WITH (FORCE)``) and created from the ``postgres`` database, under an advisory lock (workers
-    that start together do not race on the template); the name is quoted. SQLite: the file is
-    removed. Async URLs (asyncpg, aiosqlite) are driven on a private event loop, so call it from
-    a *sync* fixture. Returns the worker's URL.
+    Call it from a session-scoped fixture. ``create_schema(connection)`` gets a sync ``Connection``
+    (async URLs too: it runs inside ``AsyncConnection.run_sync``) with no transaction begun yet;
+    what it leaves uncommitted is committed when it returns: ``Base.metadata.create_all``, or
+    Alembic's ``command.upgrade(config, "head")`` with ``config.attributes["connection"] =
+    connection`` and an ``env.py`` that migrates on it (see the module's docstring). PostgreSQL:
+    the database is dropped (``WITH (FORCE)``) and created from the ``postgres`` database, under an
+    advisory lock (workers that start together do not race on the template); the name is quoted.
+    SQLite: the file is removed. Async URLs (asyncpg, aiosqlite) are driven on a private event
+    loop, so call it from a *sync* fixture. Returns the worker's URL.
     """
     target = worker_database_url(url)
     is_async = target.get_dialect().is_async
