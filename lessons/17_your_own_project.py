@@ -219,10 +219,10 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 #
 # Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
 # made per test, it costs per test. Django solves this with
-# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
-# transaction, and each test runs inside a [SAVEPOINT](../GLOSSARY.md#savepoint) rolled back after it: it sees the shared data,
+# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an [outer
+# transaction](../GLOSSARY.md#outer-transaction), and each test runs inside a [SAVEPOINT](../GLOSSARY.md#savepoint) rolled back after it: it sees the shared data,
 # may change it, and the next test finds it intact. `tests/isolation.py` has
-# the same two layers, [layered isolation](../GLOSSARY.md#layered-isolation): `isolated_async_sessions(engine)` for the [outer transaction](../GLOSSARY.md#outer-transaction), and
+# the same two layers, [layered isolation](../GLOSSARY.md#layered-isolation): `isolated_async_sessions(engine)` for the outer transaction, and
 # `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
 #
 # ```mermaid
