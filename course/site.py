@@ -236,7 +236,7 @@ def _find_link(line: str, start: int) -> tuple[int, int, int] | None:
         char = line[i]
         if char == "`":
             # a code span: a run of backticks up to the next run as long; a run never closed is literal
-            run = len(line[i:]) - len(line[i:].lstrip("`"))
+            run = re.compile("`+").match(line, i).end() - i
             close = re.compile(rf"(?<!`)`{{{run}}}(?!`)").search(line, i + run)
             i = close.end() if close else i + run
             continue
