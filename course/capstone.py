@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
+from course.database import database_exists, drop_database
 from course.notebook import PLUGINS_OFF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,3 +64,14 @@ def pytest_run(directory: Path, database_url: str, *args: str, env: dict[str, st
     lines = completed.stdout.strip().splitlines() or [completed.stderr.strip() or "no output"]
     summary = re.sub(r" in [\d.]+s.*$", "", lines[-1]).strip("= ")
     return completed, re.sub(r", \d+ warnings?", "", summary)  # drivers warn differently: counts vary
+
+
+async def remove_project(project: Path, database_urls: Iterable[str]) -> list[str]:
+    """Lessons 16 and 17's clean-up: delete the temporary ``project`` folder and drop the databases its
+    runs created (:func:`course.database.drop_database`; one that is not there is not an error).
+    Returns the URLs among ``database_urls`` that still exist afterwards: none, unless a drop failed."""
+    shutil.rmtree(project, ignore_errors=True)
+    urls = list(database_urls)
+    for url in urls:
+        await drop_database(url)
+    return [url for url in urls if await database_exists(url)]

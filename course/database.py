@@ -354,6 +354,20 @@ async def drop_database(url: str) -> None:
         await admin.dispose()
 
 
+async def database_exists(url: str) -> bool:
+    """Whether the database ``url`` names is there: a row in ``pg_database`` (PostgreSQL), a file (SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return bool(parsed.database) and parsed.database != ":memory:" and Path(parsed.database).exists()
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            found = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database})
+            return found is not None
+    finally:
+        await admin.dispose()
+
+
 def server_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether something accepts TCP connections at the URL's host and port (SQLite: always)."""
     import socket

@@ -31,7 +31,7 @@ SKIPPED_TAGS = {"overview", "instructor", "key-points"}
 QUIZ_HEAD = re.compile(r"\*\*Quiz\s+\d\d\.\d+\.\*\*")
 VERDICT_HEAD = re.compile(r"\*\*Verdict:\*\*")
 CELL_MARKER = re.compile(r"^# %%(.*)$")
-# In one line of prose: a markdown link, a code span, a bare URL (never linked inside), or plain text.
+# In one paragraph of prose: a markdown link, a code span, a bare URL (never linked inside), or plain text.
 SEGMENT = re.compile(r"(?P<link>\[[^\]]*\]\([^)]*\))|(?P<code>`[^`]+`)|(?P<url>https?://\S+)")
 
 
@@ -92,24 +92,31 @@ def render(terms: list[Term], titles: dict[str, tuple[str, str]]) -> str:
 @dataclass
 class Use:
     term: Term
-    line: int  # index in the file's lines
-    start: int
+    line: int  # index in the file's lines of the use's first character
+    start: int  # offsets in the file's text: a use may cross a line break of its paragraph
     end: int
     linked: bool  # already a link to the term's entry
-    text: str
+    text: str  # as written, line breaks and "# " prefixes included
 
 
 @dataclass
-class ProseLine:
-    index: int
-    text: str  # the line without its "# " prefix
-    offset: int  # where ``text`` starts in the file's line
+class Paragraph:
+    text: str  # its lines without their "# " prefixes, joined by "\n"
+    offsets: list[int]  # where each character of ``text`` is in the file's text
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        return self.offsets[start], self.offsets[end - 1] + 1
 
 
-def prose_lines(source: str) -> list[ProseLine]:
-    """The lines of lesson prose a glossary link may go into, in order."""
-    lines = source.splitlines()
-    out: list[ProseLine] = []
+def prose_paragraphs(source: str) -> list[Paragraph]:
+    """The paragraphs of lesson prose a glossary link may go into, in order. A paragraph, not a line, is
+    the unit: a code span or a link may be broken over two lines, never over a blank line, a heading or
+    a fence."""
+    lines = source.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    out: list[Paragraph] = []
     cells: list[tuple[str, list[int]]] = []
     for index, line in enumerate(lines):
         if marker := CELL_MARKER.match(line):
@@ -120,8 +127,10 @@ def prose_lines(source: str) -> list[ProseLine]:
         if "[markdown]" not in header or any(f'"{tag}"' in header for tag in SKIPPED_TAGS):
             continue
         fence = verdict = False
+        current: Paragraph | None = None
         for i in indices:
             line = lines[i]
+            current, previous = None, current  # unless this line goes on the paragraph
             if not line.startswith("#"):
                 continue
             if QUIZ_HEAD.search(line):
@@ -135,16 +144,29 @@ def prose_lines(source: str) -> list[ProseLine]:
             if text.lstrip().startswith("```"):
                 fence = not fence
                 continue
-            if fence or text.lstrip().startswith("#"):
-                continue
-            out.append(ProseLine(i, text, offset))
+            if fence or text.lstrip().startswith("#") or not text.strip():
+                continue  # a blank line, a heading or a fence ends a paragraph
+            current = previous
+            if current is None:
+                current = Paragraph("", [])
+                out.append(current)
+            else:
+                current.text += "\n"
+                current.offsets.append(starts[i] - 1)
+            current.text += text
+            current.offsets.extend(range(starts[i] + offset, starts[i] + offset + len(text)))
     return out
 
 
 def uses(source: str, terms: list[Term], number: str) -> dict[str, Use]:
     """The first use of each term in the lesson's prose (linked or not)."""
     first: dict[str, Use] = {}
-    for prose in prose_lines(source):
+
+    def found(term: Term, paragraph: Paragraph, start: int, end: int, linked: bool) -> None:
+        begin, stop = paragraph.span(start, end)
+        first[term.anchor] = Use(term, source.count("\n", 0, begin), begin, stop, linked, source[begin:stop])
+
+    for prose in prose_paragraphs(source):
         pos = 0
         for match in list(SEGMENT.finditer(prose.text)) + [None]:
             plain_end = match.start() if match else len(prose.text)
@@ -153,8 +175,7 @@ def uses(source: str, terms: list[Term], number: str) -> dict[str, Use]:
                 if term.anchor in first or number in term.not_in:
                     continue
                 if term.pattern and (hit := term.pattern.search(plain)):
-                    first[term.anchor] = Use(term, prose.index, prose.offset + pos + hit.start(),
-                                             prose.offset + pos + hit.end(), False, hit.group(0))
+                    found(term, prose, pos + hit.start(), pos + hit.end(), False)
             if match is None:
                 break
             segment = match.group(0)
@@ -165,13 +186,12 @@ def uses(source: str, terms: list[Term], number: str) -> dict[str, Use]:
                     target = segment[segment.index("](") + 2:-1]
                     label = segment[1:segment.index("](")]
                     if target == LINK_PREFIX + term.anchor:
-                        first[term.anchor] = Use(term, prose.index, 0, 0, True, label)
+                        found(term, prose, match.start(), match.end(), True)
                     elif (term.pattern and term.pattern.search(label)) or any(f"`{c}`" in label for c in term.code):
                         # the term inside another link (a lesson, a doc): it cannot be linked there
                         continue
-                elif match.group("code") and segment.strip("`") in term.code:
-                    first[term.anchor] = Use(term, prose.index, prose.offset + match.start(),
-                                             prose.offset + match.end(), False, segment)
+                elif match.group("code") and " ".join(segment.strip("`").split()) in term.code:
+                    found(term, prose, match.start(), match.end(), False)
             pos = match.end()
     return first
 
@@ -182,13 +202,9 @@ GLOSSARY_LINK = re.compile(r"\[([^\]]*)\]\(" + re.escape(LINK_PREFIX) + r"[\w-]+
 def link(source: str, terms: list[Term], number: str) -> str:
     """``source`` with the first use of every term linked to its entry, and no other glossary link."""
     source = GLOSSARY_LINK.sub(lambda m: m.group(1), source)
-    lines = source.split("\n")
-    todo = sorted((u for u in uses(source, terms, number).values() if not u.linked),
-                  key=lambda u: (u.line, -u.start))
-    for use in todo:
-        line = lines[use.line]
-        lines[use.line] = f"{line[:use.start]}[{use.text}]({LINK_PREFIX}{use.term.anchor}){line[use.end:]}"
-    return "\n".join(lines)
+    for use in sorted((u for u in uses(source, terms, number).values() if not u.linked), key=lambda u: -u.start):
+        source = f"{source[:use.start]}[{use.text}]({LINK_PREFIX}{use.term.anchor}){source[use.end:]}"
+    return source
 
 
 def problems(terms: list[Term], lessons_dir: Path | None = None, glossary: Path | None = None) -> list[str]:

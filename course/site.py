@@ -187,28 +187,36 @@ class Linker:
         """An image from outside the site becomes its alt text (the site loads nothing from elsewhere).
         Every ``[text](target)`` outside code: a raw ``<a>`` to the site (MyST leaves raw HTML alone),
         or the bare text when the target is a repository file and the course is not published."""
-        out, fenced = [], False
+        out, fenced, prose = [], False, []
         for line in text.splitlines(keepends=True):
-            if re.match(r"^\s*(```|~~~)", line):
-                fenced = not fenced
-            if not fenced:
-                line = EXTERNAL_IMAGE.sub(lambda m: m.group(1), line)
-            out.append(line if fenced else self._line(line, base))
+            fence = bool(re.match(r"^\s*(```|~~~)", line))
+            if fenced or fence or not line.strip():
+                out.append(self._prose("".join(prose), base))
+                prose = []
+                if fence:
+                    fenced = not fenced
+                out.append(line)
+            else:
+                prose.append(line)
+        out.append(self._prose("".join(prose), base))
         return "".join(out)
 
-    def _line(self, line: str, base: str) -> str:
+    def _prose(self, paragraph: str, base: str) -> str:
+        """One paragraph (the lines between blank lines or fences): a code span or a link may cross its
+        line breaks, never its end."""
+        paragraph = EXTERNAL_IMAGE.sub(lambda m: m.group(1), paragraph)
         result, i = [], 0
         while True:
-            start = _find_link(line, i)
+            start = _find_link(paragraph, i)
             if start is None:
-                result.append(line[i:])
+                result.append(paragraph[i:])
                 return "".join(result)
             open_text, close_text, close_url = start
-            result.append(line[i:open_text])
-            label = line[open_text + 1:close_text]
-            target = line[close_text + 2:close_url].strip()
-            if open_text > 0 and line[open_text - 1] == "!":  # an image: leave it to MyST
-                result.append(line[open_text:close_url + 1])
+            result.append(paragraph[i:open_text])
+            label = paragraph[open_text + 1:close_text]
+            target = paragraph[close_text + 2:close_url].strip()
+            if open_text > 0 and paragraph[open_text - 1] == "!":  # an image: leave it to MyST
+                result.append(paragraph[open_text:close_url + 1])
             else:
                 url = self.resolve(target, base)
                 if url is None:
@@ -221,14 +229,18 @@ class Linker:
 
 
 def _find_link(line: str, start: int) -> tuple[int, int, int] | None:
-    """(index of '[', of the ']' before '(', of the ')' closing the target) of the next link, parentheses balanced."""
-    in_code = False
+    """(index of '[', of the ']' before '(', of the ')' closing the target) of the next link outside code
+    spans, parentheses balanced; ``line`` is a paragraph, so both may cross its line breaks."""
     i = start
     while i < len(line):
         char = line[i]
         if char == "`":
-            in_code = not in_code
-        elif char == "[" and not in_code:
+            # a code span: a run of backticks up to the next run as long; a run never closed is literal
+            run = re.compile("`+").match(line, i).end() - i
+            close = re.compile(rf"(?<!`)`{{{run}}}(?!`)").search(line, i + run)
+            i = close.end() if close else i + run
+            continue
+        elif char == "[":
             depth, j = 0, i
             while j < len(line):
                 if line[j] == "[":

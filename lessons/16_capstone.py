@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import tests.isolation
 from app.models import Animal
-from course import benchlab
+from course import benchlab, capstone
 from course.checks import l16
 from course.database import count_rows
 
@@ -720,21 +720,12 @@ await l16.check_adopter_tests(project, nb.database_url, leftover_url=worker_urls
 
 # %% [markdown]
 # Clean up: the temporary project goes, and so do the worker databases this notebook created (so
-# that a leftover check in CI does not find the negative control's rows).
+# that a leftover check in CI does not find the negative control's rows). `remove_project` (in
+# `course/capstone.py`) deletes the folder, drops each database and returns those still there.
 
 # %%
-shutil.rmtree(project)
-for url in worker_urls.values():
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        Path(parsed.database).unlink(missing_ok=True)
-    else:
-        admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        await admin.dispose()
-print("project removed:", not project.exists())
+left = await capstone.remove_project(project, worker_urls.values())
+print("project removed:", not project.exists(), "| worker databases left:", len(left))
 
 # %% [markdown]
 # ## Sources and further reading

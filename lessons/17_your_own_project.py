@@ -45,8 +45,7 @@ from pathlib import Path
 
 from IPython.core.magic import register_cell_magic
 from IPython.display import Markdown, display
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import make_url
 
 from course import benchlab, capstone, figures
 from course.checks import l17
@@ -222,10 +221,10 @@ def test_a_sync_app_with_testclient(sync_engine, run):
 #
 # Some data is expensive to make (a user with a hashed password, a catalogue of a thousand rows);
 # made per test, it costs per test. Django solves this with
-# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an outer
-# transaction, and each test runs inside a [SAVEPOINT](../GLOSSARY.md#savepoint) rolled back after it: it sees the shared data,
+# `TestCase.setUpTestData`: the data is created **once** for a test class, inside an [outer
+# transaction](../GLOSSARY.md#outer-transaction), and each test runs inside a [SAVEPOINT](../GLOSSARY.md#savepoint) rolled back after it: it sees the shared data,
 # may change it, and the next test finds it intact. `tests/isolation.py` has
-# the same two layers, [layered isolation](../GLOSSARY.md#layered-isolation): `isolated_async_sessions(engine)` for the [outer transaction](../GLOSSARY.md#outer-transaction), and
+# the same two layers, [layered isolation](../GLOSSARY.md#layered-isolation): `isolated_async_sessions(engine)` for the outer transaction, and
 # `nested_async_sessions(factory)` for one test's SAVEPOINT on top of it:
 #
 # ```mermaid
@@ -535,17 +534,8 @@ for db in ("postgresql", "sqlite"):
 # Clean up: the temporary project goes, and so does the test database the runs created.
 
 # %%
-shutil.rmtree(project)
-parsed = make_url(test_database_url)
-if parsed.get_backend_name() == "sqlite":
-    Path(parsed.database).unlink(missing_ok=True)
-else:
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        quoted = conn.dialect.identifier_preparer.quote_identifier(parsed.database)
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-    await admin.dispose()
-print("project removed:", not project.exists())
+left = await capstone.remove_project(project, [test_database_url])
+print("project removed:", not project.exists(), "| test database left:", len(left))
 
 # %% [markdown]
 # ## Sources and further reading

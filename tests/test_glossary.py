@@ -111,3 +111,41 @@ def test_anchors_are_githubs_heading_slugs():
     assert glossary.slug("ASGI transport") == "asgi-transport"
     assert glossary.slug("conftest.py") == "conftestpy"
     assert glossary.slug("Function-scoped fixture") == "function-scoped-fixture"
+
+
+BROKEN = '''# %% [markdown]
+# # 07 · Sample
+#
+# Run `SELECT 1 inside a
+# savepoint` first, read [the guide to a
+# savepoint](https://example.org), and then a savepoint is explained. The outer
+# transaction survives; the outer transaction survives again.
+'''
+
+
+def test_a_code_span_or_a_link_broken_across_lines_is_never_linked_inside_and_a_broken_term_is_its_first_use():
+    """A paragraph, not a line, is the unit: the span and the link that start on one line and end on the
+    next are left alone, the first use after them gets the link, and so does a term broken over two lines."""
+    linked = glossary.link(BROKEN, sample_terms(), "07")
+
+    assert "# Run `SELECT 1 inside a\n# savepoint` first, read [the guide to a\n# savepoint](https://example.org)," in linked
+    assert "and then a [savepoint](../GLOSSARY.md#savepoint) is explained." in linked
+    assert "The [outer\n# transaction](../GLOSSARY.md#outer-transaction) survives; the outer transaction survives again." in linked
+    assert glossary.link(linked, sample_terms(), "07") == linked
+
+
+def test_a_glossary_link_broken_across_lines_counts_as_the_linked_first_use(tmp_path):
+    """The check accepts a link whose text is broken over two lines, and (negative control) still reports
+    the same term unlinked when the link is gone."""
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    entries = tmp_path / "GLOSSARY.md"
+    entries.write_text("# Glossary\n\n## Savepoint\n\n## Outer transaction\n", encoding="utf-8")
+    terms = sample_terms()[:2]
+    (lessons / "07_sample.py").write_text(glossary.link(BROKEN, terms, "07"), encoding="utf-8")
+    assert glossary.problems(terms, lessons, entries) == []
+
+    (lessons / "07_sample.py").write_text(BROKEN, encoding="utf-8")
+    found = glossary.problems(terms, lessons, entries)
+    assert "lessons/07_sample.py:6: the first use of 'Savepoint' ('savepoint') is not linked" in "\n".join(found)
+    assert "lessons/07_sample.py:6: the first use of 'Outer transaction' ('outer\\n# transaction') is not linked" in "\n".join(found)

@@ -135,6 +135,31 @@ def test_links_inside_code_are_left_alone():
     assert linker().markdown(text, "") == text
 
 
+def test_a_code_span_or_a_link_broken_across_lines_is_one_span_or_link():
+    """A markdown cell is rewritten paragraph by paragraph, not line by line: a code span that starts on
+    one line and ends on the next still hides what is in it, and the link after it is still a link."""
+    rewrite = linker().markdown
+    span = "A suite that enters it per test (`with\nTestClient(app)` in a [fixture](ERRORS.md#savepoints)) starts one.\n"
+    assert rewrite(span, "") == ("A suite that enters it per test (`with\nTestClient(app)` in a "
+                                 '<a href="errors.html#savepoints">fixture</a>) starts one.\n')
+    hidden = "and `[b](ERRORS.md)\nstill code` here\n"
+    assert rewrite(hidden, "") == hidden
+    broken_label = "see [the error\nindex](ERRORS.md) and [next](INSTRUCTOR_GUIDE.md)\n"
+    assert rewrite(broken_label, "") == ('see <a href="errors.html">the error\nindex</a> and '
+                                         '<a href="instructor-guide.html">next</a>\n')
+
+
+def test_a_backtick_never_closed_in_its_paragraph_hides_nothing_after_it():
+    """Negative control: a span ends with its paragraph (a blank line or a fence), so a lone backtick does
+    not turn the links of the next paragraphs into code."""
+    rewrite = linker().markdown
+    assert rewrite("a lone ` and [errors](ERRORS.md)\n\n[guide](INSTRUCTOR_GUIDE.md)\n", "") == (
+        'a lone ` and <a href="errors.html">errors</a>\n\n<a href="instructor-guide.html">guide</a>\n')
+    assert rewrite("`open\n\n[guide](INSTRUCTOR_GUIDE.md) `x`\n", "") == (
+        '`open\n\n<a href="instructor-guide.html">guide</a> `x`\n')
+    assert rewrite("a [label\n\nover a blank line](ERRORS.md)\n", "") == "a [label\n\nover a blank line](ERRORS.md)\n"
+
+
 def test_headings_get_the_anchors_jupyterlab_and_github_give_them(tmp_path):
     page = tmp_path / "05_savepoints.html"
     page.write_text('<h2 id="a-two">4a. Two requests at once on the test\'s one connection'
