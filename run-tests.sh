@@ -5,7 +5,7 @@
 #                              SQLite, with one line saying why, when it cannot start)
 #   ./run-tests.sh --sqlite    on SQLite (.data/shelter.sqlite), whatever DATABASE_URL says
 #   ./run-tests.sh --postgres  on a throwaway PostgreSQL started by scripts/postgres
-#   ./run-tests.sh --all       SQLite, then PostgreSQL (what CI runs; about 10 minutes per database
+#   ./run-tests.sh --all       SQLite, then PostgreSQL (what CI runs; about 11-12 minutes per database
 #                              on a 2-core machine)
 # Installs the CI and maintainer tools (requirements-ci.lock) into .venv on top of the learner's
 # install (scripts/bootstrap --ci).
