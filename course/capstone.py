@@ -1,7 +1,7 @@
 """Lesson 16's capstone project, rebuilt for lesson 17 from lesson 16's own cells.
 
 Lesson 16 writes its project with ``%%project_file NAME`` cells; :func:`write_project` reads those
-cells from ``lessons/12_capstone.py`` (the exercise's file excepted) and writes the same files, the
+cells from ``lessons/16_capstone.py`` (the exercise's file excepted) and writes the same files, the
 ``conftest_*.py`` parts joined into ``conftest.py`` as lesson 16 joins them. So lesson 17 runs the
 very project lesson 16 explains, without a copy that could drift from it.
 """
@@ -20,13 +20,13 @@ from course.database import database_exists, drop_database
 from course.notebook import PLUGINS_OFF
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSON_12 = ROOT / "lessons" / "16_capstone.py"
+LESSON_16 = ROOT / "lessons" / "16_capstone.py"
 EXERCISE_FILES = {"test_adopters.py"}
 
 
 def project_cells(source: str | None = None) -> list[tuple[str, bool, str]]:
     """``(file name, append, text)`` of every ``%%project_file`` cell of lesson 16, in order."""
-    source = LESSON_12.read_text(encoding="utf-8") if source is None else source
+    source = LESSON_16.read_text(encoding="utf-8") if source is None else source
     found = []
     for cell in re.split(r"^# %%(?!project_file).*\n", source, flags=re.M):
         first, _, body = cell.partition("\n")

@@ -55,7 +55,7 @@ class Entry:
 
 @dataclass
 class Place:
-    notebook: str  # solutions/05_savepoints.ipynb
+    notebook: str  # solutions/07_savepoints.ipynb
     cell: int  # 1-based, counting every cell
     section: str  # the nearest heading above the cell
 
